@@ -1,0 +1,132 @@
+// Builds the Fastify app: cross-cutting plugins (security headers, cookies, rate limits, OpenAPI,
+// errors, auth) and every feature's routes. No listening here, so tests use app.inject().
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { auditRoutes } from './audit/audit.routes.js';
+import { installAuth } from './auth/auth.plugin.js';
+import { authRoutes } from './auth/auth.routes.js';
+import { AuthService } from './auth/auth.service.js';
+import type { Config } from './config.js';
+import type { Pool } from './db.js';
+import { AppError } from './errors.js';
+import { healthRoutes } from './health/health.routes.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import type { Cipher } from './secrets.js';
+
+export interface AppDeps {
+  config: Config;
+  pool: Pool;
+  cipher: Cipher;
+  logger: Logger | false;
+  metrics?: Metrics;
+}
+
+export interface App {
+  app: FastifyInstance;
+  auth: AuthService;
+  metrics: Metrics;
+}
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const { config, pool } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const app = Fastify({
+    loggerInstance: deps.logger || undefined,
+    logger: deps.logger ? undefined : false,
+    bodyLimit: 1024 * 1024,
+    trustProxy: false,
+    disableRequestLogging: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+  }) as unknown as FastifyInstance;
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
+  await app.register(cookie);
+  await app.register(rateLimit, { global: false });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'LoanPay API',
+        version: '0.1.0',
+        description: 'Bulk student-loan payments through Method',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+    if (err instanceof AppError) {
+      if (err.status >= 500) request.log.error({ err }, err.message);
+      return reply.code(err.status).send(err.toBody());
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return reply.code(400).send(
+        new AppError('BAD_REQUEST', `Invalid request: ${fe.message}`, {
+          issues: fe.validation.map((v) => ({
+            path: v.instancePath || v.params?.missingProperty,
+            message: v.message,
+          })),
+        }).toBody(),
+      );
+    }
+    if (fe.statusCode === 429) {
+      return reply
+        .code(429)
+        .send(new AppError('RATE_LIMITED', 'Too many attempts; wait a minute and try again').toBody());
+    }
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fe.statusCode === 413) {
+      return reply.code(413).send(new AppError('FILE_TOO_LARGE', fe.message).toBody());
+    }
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send(new AppError('UNSUPPORTED_MEDIA_TYPE', fe.message).toBody());
+    }
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(400).send(new AppError('BAD_REQUEST', fe.message).toBody());
+    }
+    request.log.error({ err }, 'unhandled error');
+    return reply
+      .code(500)
+      .send(new AppError('INTERNAL', 'Something went wrong on our side; it has been logged').toBody());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(new AppError('NOT_FOUND', `No route ${request.method} ${request.url}`).toBody());
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unknown',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  const auth = new AuthService(pool, config.sessionTtlHours);
+  installAuth(app, auth);
+
+  await app.register(healthRoutes, { pool, metrics: metrics.registry });
+  await app.register(authRoutes, { auth, secureCookies: config.publicUrl.startsWith('https:') });
+  await app.register(auditRoutes, { pool });
+
+  return { app, auth, metrics };
+}

@@ -1,0 +1,51 @@
+// `npm start`: embedded PostgreSQL (unless DATABASE_URL), migrations, the API and web UI on PORT.
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { startRuntime } from './runtime.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const rt = await startRuntime(config);
+  const { app, auth } = await buildApp({ config, pool: rt.pool, cipher: rt.cipher, logger: rt.logger });
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    rt.logger.info({ signal }, 'shutting down');
+    await app.close().catch(() => {});
+    await rt.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const admin = await auth.ensureFirstAdmin(config.adminPassword);
+  await app.listen({ port: config.port, host: config.host });
+  const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
+  const lines = [
+    '',
+    `LoanPay is running at ${url}  (API docs: ${url}/docs)`,
+    admin
+      ? admin.generated
+        ? `First start: log in as "admin" with password ${admin.password}  (shown once; set ADMIN_PASSWORD to choose it)`
+        : 'First start: log in as "admin" with the password from ADMIN_PASSWORD'
+      : 'Log in with an existing user (the first admin is "admin").',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err) => {
+  console.error(`LoanPay failed to start: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});
