@@ -56,7 +56,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   await app.register(cookie);
-  await app.register(rateLimit, { global: false });
+  // preHandler, so the login limit can key on the username in the body as well as the address.
+  await app.register(rateLimit, { global: false, hook: 'preHandler' });
   await app.register(swagger, {
     openapi: {
       info: {

@@ -22,7 +22,16 @@ export async function authRoutes(app: FastifyInstance, opts: { auth: AuthService
   app.post<{ Body: { username: string; password: string } }>(
     '/api/auth/login',
     {
-      config: { roles: 'public', rateLimit: { max: 10, timeWindow: '1 minute' } },
+      config: {
+        roles: 'public',
+        // Ten attempts a minute per address and username: slows guessing without locking others out.
+        rateLimit: {
+          max: 10,
+          timeWindow: '1 minute',
+          keyGenerator: (req) =>
+            `${req.ip}|${String((req.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase()}`,
+        },
+      },
       schema: {
         tags: ['auth'],
         summary: 'Log in; returns a bearer token and sets the session cookie',
