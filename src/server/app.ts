@@ -11,11 +11,14 @@ import { auditRoutes } from './audit/audit.routes.js';
 import { installAuth } from './auth/auth.plugin.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
+import { batchesRoutes } from './batches/batches.routes.js';
+import { BatchesService } from './batches/batches.service.js';
 import type { Config } from './config.js';
 import type { Pool } from './db.js';
 import { AppError } from './errors.js';
 import { healthRoutes } from './health/health.routes.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { reportsRoutes } from './reports/reports.routes.js';
 import type { Cipher } from './secrets.js';
 
 export interface AppDeps {
@@ -29,6 +32,7 @@ export interface AppDeps {
 export interface App {
   app: FastifyInstance;
   auth: AuthService;
+  batches: BatchesService;
   metrics: Metrics;
 }
 
@@ -128,6 +132,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { pool, metrics: metrics.registry });
   await app.register(authRoutes, { auth, secureCookies: config.publicUrl.startsWith('https:') });
   await app.register(auditRoutes, { pool });
+  const batches = new BatchesService({
+    pool,
+    cipher: deps.cipher,
+    annualLimitCents: config.annualLimitCents,
+    paymentsPerMinute: config.methodPaymentsPerMinute,
+  });
+  await app.register(batchesRoutes, { batches, maxUploadMb: config.maxUploadMb, metrics });
+  await app.register(reportsRoutes, { pool });
 
-  return { app, auth, metrics };
+  return { app, auth, batches, metrics };
 }

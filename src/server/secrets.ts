@@ -1,6 +1,6 @@
 // Secrets at rest: AES-256-GCM for account numbers, the generated keys of the embedded default,
 // and masking (last 4) for every place an account number is shown.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -8,10 +8,20 @@ const VERSION = 'v1';
 
 export class Cipher {
   private readonly key: Buffer;
+  private readonly fingerprintKey: Buffer;
 
   constructor(hexKey: string) {
     if (!/^[0-9a-fA-F]{64}$/.test(hexKey)) throw new Error('encryption key must be 64 hex characters');
     this.key = Buffer.from(hexKey, 'hex');
+    this.fingerprintKey = createHmac('sha256', this.key).update('loanpay-fingerprint-v1').digest();
+  }
+
+  /**
+   * A keyed, deterministic digest for finding equal secrets (same loan number, same bank details)
+   * without decrypting; useless to anyone without the key.
+   */
+  fingerprint(plain: string): string {
+    return createHmac('sha256', this.fingerprintKey).update(plain).digest('base64url').slice(0, 32);
   }
 
   /** `v1:<iv>:<tag>:<ciphertext>`, base64url parts; a fresh 96-bit IV each time. */
