@@ -7,17 +7,22 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { MethodClient } from '../method/client.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { installAuth } from './auth/auth.plugin.js';
 import { authRoutes } from './auth/auth.routes.js';
 import { AuthService } from './auth/auth.service.js';
 import { batchesRoutes } from './batches/batches.routes.js';
 import { BatchesService } from './batches/batches.service.js';
+import { Preflight } from './batches/preflight.js';
 import type { Config } from './config.js';
 import type { Pool } from './db.js';
 import { AppError } from './errors.js';
 import { healthRoutes } from './health/health.routes.js';
+import { ledgerRoutes } from './ledger/ledger.routes.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { paymentsRoutes } from './payments/payments.routes.js';
+import { PaymentsService } from './payments/payments.service.js';
 import { reportsRoutes } from './reports/reports.routes.js';
 import type { Cipher } from './secrets.js';
 
@@ -27,12 +32,15 @@ export interface AppDeps {
   cipher: Cipher;
   logger: Logger | false;
   metrics?: Metrics;
+  /** Method (or the simulator): the review pre-flight asks it about loan servicers. */
+  methodClient?: MethodClient;
 }
 
 export interface App {
   app: FastifyInstance;
   auth: AuthService;
   batches: BatchesService;
+  preflight: Preflight | null;
   metrics: Metrics;
 }
 
@@ -132,14 +140,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { pool, metrics: metrics.registry });
   await app.register(authRoutes, { auth, secureCookies: config.publicUrl.startsWith('https:') });
   await app.register(auditRoutes, { pool });
+  const preflight = deps.methodClient
+    ? new Preflight(pool, deps.methodClient, (obj, msg) => app.log.warn(obj, msg))
+    : null;
   const batches = new BatchesService({
     pool,
     cipher: deps.cipher,
     annualLimitCents: config.annualLimitCents,
     paymentsPerMinute: config.methodPaymentsPerMinute,
+    requireSecondApprover: config.requireSecondApprover,
+    onDraftCreated: preflight
+      ? (id) => void preflight.run(id).catch((err) => app.log.error({ err }, 'pre-flight failed'))
+      : undefined,
   });
   await app.register(batchesRoutes, { batches, maxUploadMb: config.maxUploadMb, metrics });
   await app.register(reportsRoutes, { pool });
+  await app.register(paymentsRoutes, { payments: new PaymentsService(pool) });
+  await app.register(ledgerRoutes, { pool });
 
-  return { app, auth, batches, metrics };
+  return { app, auth, batches, preflight, metrics };
 }

@@ -1,6 +1,10 @@
-// `npm start`: embedded PostgreSQL (unless DATABASE_URL), migrations, the API and web UI on PORT.
+// `npm start`: embedded PostgreSQL (unless DATABASE_URL), migrations, the Method simulator (unless
+// METHOD_API_URL), the API and web UI on PORT, and a worker in this process.
+import { startConfiguredSimulator } from '../simulator/start.js';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createMethodClient } from './execution/method.js';
+import { Worker } from './execution/worker.js';
 import { startRuntime } from './runtime.js';
 
 async function main(): Promise<void> {
@@ -15,7 +19,24 @@ async function main(): Promise<void> {
     throw err;
   }
   const rt = await startRuntime(config);
-  const { app, auth } = await buildApp({ config, pool: rt.pool, cipher: rt.cipher, logger: rt.logger });
+  const simulator = config.methodApiUrl ? null : await startConfiguredSimulator(rt);
+  const methodClient = createMethodClient(config);
+  const { app, auth, preflight } = await buildApp({
+    config,
+    pool: rt.pool,
+    cipher: rt.cipher,
+    logger: rt.logger,
+    methodClient,
+  });
+  const worker = new Worker({
+    pool: rt.pool,
+    client: methodClient,
+    cipher: rt.cipher,
+    logger: rt.logger.child({ component: 'worker' }),
+    concurrency: config.workerConcurrency,
+    paymentsPerMinute: config.methodPaymentsPerMinute,
+    preflight,
+  });
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -23,6 +44,9 @@ async function main(): Promise<void> {
     closing = true;
     rt.logger.info({ signal }, 'shutting down');
     await app.close().catch(() => {});
+    await worker.stop().catch(() => {});
+    await simulator?.close().catch(() => {});
+    await methodClient.close().catch(() => {});
     await rt.close();
     process.exit(0);
   };
@@ -31,10 +55,12 @@ async function main(): Promise<void> {
 
   const admin = await auth.ensureFirstAdmin(config.adminPassword);
   await app.listen({ port: config.port, host: config.host });
+  worker.start();
   const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
   const lines = [
     '',
     `LoanPay is running at ${url}  (API docs: ${url}/docs)`,
+    simulator ? `Method simulator (sandbox) at ${simulator.url}` : `Method API: ${config.methodApiUrl}`,
     admin
       ? admin.generated
         ? `First start: log in as "admin" with password ${admin.password}  (shown once; set ADMIN_PASSWORD to choose it)`

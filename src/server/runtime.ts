@@ -1,5 +1,6 @@
 // Brings up what LoanPay needs to run: configuration, the database (embedded or external),
 // secrets, migrations. Shared by the server, the worker process and the CLI tools.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
@@ -20,6 +21,14 @@ export interface Runtime {
 }
 
 export const APP_DATABASE = 'loanpay';
+
+const runFile = (dataDir: string) => path.join(dataDir, 'run', 'database-url');
+
+/** The embedded database of a LoanPay running from the same DATA_DIR, if any. */
+export function runningEmbeddedUrl(dataDir: string): string | undefined {
+  const f = runFile(dataDir);
+  return existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined;
+}
 
 export function createLogger(config: Config): Logger {
   return pino({
@@ -45,6 +54,9 @@ export async function startRuntime(
     });
     await ensureDatabase(embedded.url, APP_DATABASE);
     databaseUrl = embedded.urlFor(APP_DATABASE);
+    // Lets `npm run worker` join this cluster without DATABASE_URL.
+    mkdirSync(path.join(config.dataDir, 'run'), { recursive: true });
+    writeFileSync(runFile(config.dataDir), `${databaseUrl}\n`, { mode: 0o600 });
     logger.info({ port: embedded.port, dataDir: config.dataDir }, 'embedded PostgreSQL ready');
   }
   const encryptionKey =

@@ -141,12 +141,45 @@ export async function listBatches(
   return rows.map(toBatch);
 }
 
+/** Group figures of a batch from its aggregate delta rows: per (source, branch) cell and group. */
+export async function loadAggregates(db: Queryable, batchId: string) {
+  const { rows } = await db.query(
+    `SELECT source_id, branch_id, grp, sum(count_delta)::int AS n, sum(cents_delta) AS cents
+       FROM batch_aggregate_deltas WHERE batch_id = $1 GROUP BY 1, 2, 3`,
+    [batchId],
+  );
+  return rows.map((r) => ({
+    sourceId: r.source_id as string,
+    branchId: r.branch_id as string,
+    grp: r.grp as StatusGroup,
+    count: r.n as number,
+    cents: Number(r.cents),
+  }));
+}
+
+export function groupTotals(cells: Awaited<ReturnType<typeof loadAggregates>>): {
+  counts: GroupCounts;
+  amountsCents: GroupCounts;
+} {
+  const counts = zeroGroups();
+  const amountsCents = zeroGroups();
+  for (const c of cells) {
+    counts[c.grp] += c.count;
+    amountsCents[c.grp] += c.cents;
+  }
+  return { counts, amountsCents };
+}
+
 const zeroGroupFields = (): GroupFields =>
   Object.fromEntries(
     STATUS_GROUPS.flatMap((g) => [[`${g}Count`, 0] as const, [`${g}Cents`, 0] as const]),
   ) as GroupFields;
 
-export async function loadSummary(db: Queryable, batch: Batch & { _row: Row }): Promise<BatchSummary> {
+export async function loadSummary(
+  db: Queryable,
+  batch: Batch & { _row: Row },
+  cells: Awaited<ReturnType<typeof loadAggregates>> = [],
+): Promise<BatchSummary> {
   const totals = await db.query(
     `SELECT t.dimension, t.key, t.employee_count, t.payment_count, t.total_cents, s.name AS source_name
        FROM batch_totals t LEFT JOIN sources s ON t.dimension = 'source' AND s.source_id = t.key

@@ -190,9 +190,68 @@ export async function batchesRoutes(
       const { limit: rawLimit, cursor, ...filter } = request.query;
       const limit = parseLimit(rawLimit);
       const afterRow = decodeCursor(cursor, isInt);
-      const rows = await batches.payments(request.params.id, { ...filter, afterRow, limit: limit + 1 });
+      const rows: { rowNumber: number }[] = await batches.payments(request.params.id, {
+        ...filter,
+        afterRow,
+        limit: limit + 1,
+      });
       return page(rows, limit, (last) => last.rowNumber);
     },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/batches/:id/approve',
+    {
+      config: { roles: CAN.approve },
+      schema: {
+        tags: ['batches'],
+        summary: 'Approve a batch: books every payment in one transaction (idempotent)',
+        params: idParams,
+        response: errorResponses(403, 404, 409),
+      },
+    },
+    async (request) => ({ batch: await batches.approve(request.params.id, actorOf(request)) }),
+  );
+
+  for (const [action, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    app.post<{ Params: { id: string } }>(
+      `/api/batches/:id/${action}`,
+      {
+        config: { roles: CAN.operate },
+        schema: {
+          tags: ['batches'],
+          summary: `${action === 'pause' ? 'Pause' : 'Resume'} an executing batch`,
+          params: idParams,
+          response: errorResponses(404, 409),
+        },
+      },
+      async (request) => ({ batch: await batches.pause(request.params.id, actorOf(request), paused) }),
+    );
+  }
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/api/batches/:id/cancel',
+    {
+      config: { roles: CAN.cancelBatch },
+      schema: {
+        tags: ['batches'],
+        summary: 'Cancel an executing batch: what Method has not received is cancelled at once',
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['reason'],
+          additionalProperties: false,
+          properties: { reason: { type: 'string', minLength: 1, maxLength: 1000 } },
+        },
+        response: errorResponses(400, 404, 409),
+      },
+    },
+    async (request) => ({
+      batch: await batches.cancel(request.params.id, request.body.reason.trim(), actorOf(request)),
+    }),
   );
 
   app.post<{ Params: { id: string }; Body: { reason: string } }>(

@@ -4,17 +4,22 @@ import { recordAudit } from '../audit/audit.repository.js';
 import { type Pool, withTransaction } from '../db.js';
 import { AppError } from '../errors.js';
 import { IngestService } from '../ingest/ingest.service.js';
+import { listPayments, type PaymentFilter } from '../payments/payments.service.js';
 import type { Cipher } from '../secrets.js';
+import { approveBatch } from './approval.js';
 import {
   type Batch,
   type DraftLineFilter,
   getBatch,
+  groupTotals,
   listBatches,
   listDraftLines,
   listWarnings,
+  loadAggregates,
   loadSummary,
   lockBatch,
 } from './batches.repository.js';
+import { cancelBatch, setPaused } from './controls.js';
 
 export interface BatchesDeps {
   pool: Pool;
@@ -22,6 +27,7 @@ export interface BatchesDeps {
   annualLimitCents: number;
   /** LoanPay's throttle on payment creation (0 = none), for the run-time estimate. */
   paymentsPerMinute: number;
+  requireSecondApprover: boolean;
   /** Called after a draft is committed (the review pre-flight); failures never fail the upload. */
   onDraftCreated?: (batchId: string) => void;
 }
@@ -47,14 +53,38 @@ export class BatchesService {
   async get(id: string, opts: { summary: boolean }): Promise<Batch> {
     const b = await getBatch(this.deps.pool, id);
     const { _row, ...batch } = b;
-    const result: Batch = { ...batch, etaSeconds: this.draftEta(b.status, b.rowCount) };
-    if (opts.summary) result.summary = await loadSummary(this.deps.pool, b);
+    const cells = b.approvedAt ? await loadAggregates(this.deps.pool, id) : [];
+    const result: Batch = { ...batch, ...groupTotals(cells), etaSeconds: await this.eta(b) };
+    if (opts.summary) result.summary = await loadSummary(this.deps.pool, b, cells);
     return result;
   }
 
   async list(opts: { before?: [string, string]; limit: number }): Promise<Batch[]> {
     const rows = await listBatches(this.deps.pool, opts);
-    return rows.map((b) => ({ ...b, etaSeconds: this.draftEta(b.status, b.rowCount) }));
+    return Promise.all(
+      rows.map(async (b) => {
+        const cells = b.approvedAt ? await loadAggregates(this.deps.pool, b.id) : [];
+        return { ...b, ...groupTotals(cells), etaSeconds: await this.eta(b) };
+      }),
+    );
+  }
+
+  async approve(id: string, actor: Actor): Promise<Batch> {
+    await getBatch(this.deps.pool, id);
+    await withTransaction(this.deps.pool, (tx) =>
+      approveBatch(tx, id, actor, { requireSecondApprover: this.deps.requireSecondApprover }),
+    );
+    return this.get(id, { summary: false });
+  }
+
+  async pause(id: string, actor: Actor, paused: boolean): Promise<Batch> {
+    await withTransaction(this.deps.pool, (tx) => setPaused(tx, id, paused, actor));
+    return this.get(id, { summary: false });
+  }
+
+  async cancel(id: string, reason: string, actor: Actor): Promise<Batch> {
+    await withTransaction(this.deps.pool, (tx) => cancelBatch(tx, id, reason, actor));
+    return this.get(id, { summary: false });
   }
 
   async warnings(id: string, opts: { code?: string; afterSeq?: number; limit: number }) {
@@ -62,14 +92,15 @@ export class BatchesService {
     return listWarnings(this.deps.pool, id, opts);
   }
 
-  async payments(id: string, filter: DraftLineFilter & { status?: string; group?: string }) {
+  async payments(id: string, filter: DraftLineFilter & PaymentFilter) {
     const b = await getBatch(this.deps.pool, id);
-    if (b.status === 'awaiting_approval' || b.status === 'rejected') {
+    if (!b.approvedAt) {
       // Drafts have lines, not payments: every line is `draft`, in no status group.
       if ((filter.status && filter.status !== 'draft') || filter.group) return [];
       return listDraftLines(this.deps.pool, b, filter);
     }
-    throw new AppError('INVALID_STATE', 'Payments of approved batches are not available yet in this version');
+    if (filter.status === 'draft') return [];
+    return listPayments(this.deps.pool, { batchId: id }, filter);
   }
 
   async reject(id: string, reason: string, actor: Actor): Promise<Batch> {
@@ -91,9 +122,24 @@ export class BatchesService {
     return this.get(id, { summary: false });
   }
 
-  /** Before approval: how long the payable rows will take under LoanPay's throttle. */
-  private draftEta(status: string, rowCount: number): number | null {
-    if (status !== 'awaiting_approval' || this.deps.paymentsPerMinute === 0) return null;
-    return Math.ceil((rowCount / this.deps.paymentsPerMinute) * 60);
+  /**
+   * How long the payments still to be created will take under LoanPay's throttle: before approval
+   * the payable rows (all rows until the pre-flight knows), after it those not yet at Method.
+   */
+  private async eta(b: Batch): Promise<number | null> {
+    const rate = this.deps.paymentsPerMinute;
+    if (
+      rate === 0 ||
+      !['awaiting_approval', 'approved', 'executing', 'paused', 'cancelling'].includes(b.status)
+    )
+      return null;
+    const { rows } = await this.deps.pool.query(
+      b.approvedAt
+        ? `SELECT count(*)::int AS n FROM payments WHERE batch_id = $1 AND status IN ('queued', 'retry_scheduled', 'submitting', 'unknown')`
+        : `SELECT count(*)::int AS n FROM batch_lines l LEFT JOIN plaid_merchants m ON m.plaid_id = l.plaid_id
+            WHERE l.batch_id = $1 AND m.payable IS DISTINCT FROM false`,
+      [b.id],
+    );
+    return Math.ceil((rows[0].n / rate) * 60);
   }
 }

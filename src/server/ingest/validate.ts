@@ -1,7 +1,6 @@
 // Field rules and cross-row checks for the payment file, applied row by row as the reader streams:
-// memory grows with distinct employees and sources (plus one number per valid row for duplicates),
-// never with the text of the file.
-import { hash } from 'node:crypto';
+// memory grows with distinct employees and sources (plus a few bytes per valid row for duplicate
+// detection), never with the text of the file.
 import type { FieldPath, RawRow } from './xml-reader.js';
 
 export interface Issue {
@@ -33,7 +32,7 @@ export interface ParsedRow {
   plaidId: string;
   loanAccountNumber: string;
   amountCents: number;
-  /** SHA-256 (hex) of the row's canonical parsed values */
+  /** 128-bit hash (32 hex digits) of the row's canonical parsed values */
   digest: string;
 }
 
@@ -46,13 +45,14 @@ export interface ValidationResult {
   rowCount: number;
   /** sum of the valid rows' amounts */
   totalCents: number;
-  /** order-independent digest of the multiset of valid rows: sum of row SHA-256s mod 2^256, hex */
+  /** order-independent digest of the multiset of valid rows: sum of the row digests mod 2^128 */
   fileDigest: string;
 }
 
 export interface ValidatorOptions {
+  /** errors kept in the result (all are counted); default 10,000 */
   maxErrors?: number;
-  /** "today" for the date-of-birth check (default: now); compared as a UTC calendar date */
+  /** "today" for the date-of-birth check (default: now), compared as a UTC calendar date */
   today?: Date;
 }
 
@@ -67,20 +67,49 @@ export interface AmountProblem {
   message: string;
 }
 
+function amountProblem(code: string, s: string, decimals = 0): AmountProblem {
+  const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+  switch (code) {
+    case 'AMOUNT_DECIMALS':
+      return {
+        code,
+        message: `Amount ${shown} has ${decimals} decimal place${decimals === 1 ? '' : 's'}; use exactly 2 (like $8.15) or none`,
+      };
+    case 'AMOUNT_NEGATIVE':
+      return { code, message: `Amount ${shown} is negative; a payment must be positive` };
+    case 'AMOUNT_ZERO':
+      return { code, message: `Amount ${shown} is zero` };
+    case 'AMOUNT_TOO_SMALL':
+      return {
+        code,
+        message: `Amount ${shown} is below the ${formatCents(MIN_AMOUNT_CENTS)} minimum per payment`,
+      };
+    case 'AMOUNT_TOO_LARGE':
+      return {
+        code,
+        message: `Amount ${shown} is above the ${formatCents(MAX_AMOUNT_CENTS)} maximum per payment`,
+      };
+    default:
+      return {
+        code: 'AMOUNT_INVALID',
+        message: `Amount ${shown} is not a dollar amount like $1,234.56 (digits, optional "$" and thousands commas, 0 or 2 decimals)`,
+      };
+  }
+}
+
 /**
- * Parses "$1,234.56" / "1234.56" / "$8" to integer cents without floating point. An optional "$",
- * digits with correctly placed thousands separators, and exactly 0 or 2 decimals; no sign, no
- * inner spaces; $1.00 to $1,000,000.00.
+ * Parses "$1,234.56" / "1234.56" / "$8" to integer cents without floating point: an optional "$",
+ * digits with correctly placed thousands separators, exactly 0 or 2 decimals, no sign, no inner
+ * spaces, from $1.00 to $1,000,000.00. Surrounding whitespace is ignored.
  */
 export function parseAmountCents(text: string): number | AmountProblem {
   const s = text.trim();
-  const shown = JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
   if (s.length === 0) return { code: 'REQUIRED', message: 'Amount is empty' };
   let i = 0;
-  let negative = false;
   let end = s.length;
+  let negative = false;
   if (s.charCodeAt(0) === 0x28 && s.charCodeAt(end - 1) === 0x29) {
-    // Accounting notation "(12.34)" means a negative amount.
+    // Accounting notation: "(12.34)" is a negative amount.
     negative = true;
     i = 1;
     end--;
@@ -94,10 +123,6 @@ export function parseAmountCents(text: string): number | AmountProblem {
     negative = true;
     i++;
   }
-  const invalid: AmountProblem = {
-    code: 'AMOUNT_INVALID',
-    message: `Amount ${shown} is not a dollar amount like $1,234.56`,
-  };
   // Integer part: plain digits, or 1–3 digits then groups of ",ddd".
   const intStart = i;
   let dollars = 0;
@@ -107,69 +132,45 @@ export function parseAmountCents(text: string): number | AmountProblem {
   for (; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0x30 && c <= 0x39) {
-      if (digits < 16) dollars = dollars * 10 + (c - 0x30);
+      if (digits < 15) dollars = dollars * 10 + (c - 0x30);
       digits++;
       groupLen++;
       continue;
     }
     if (c === 0x2c) {
-      if (sawComma ? groupLen !== 3 : groupLen < 1 || groupLen > 3) return invalid;
+      if (sawComma ? groupLen !== 3 : groupLen < 1 || groupLen > 3) return amountProblem('', s);
       sawComma = true;
       groupLen = 0;
       continue;
     }
     break;
   }
-  if (i === intStart || digits === 0) return invalid;
-  if (sawComma && groupLen !== 3) return invalid;
-  if (digits > 1 && s.charCodeAt(intStart) === 0x30) return invalid;
+  if (digits === 0 || (sawComma && groupLen !== 3)) return amountProblem('', s);
+  if (digits > 1 && s.charCodeAt(intStart) === 0x30) return amountProblem('', s);
   let cents = 0;
   if (i < end) {
-    if (s.charCodeAt(i) !== 0x2e) return invalid;
+    if (s.charCodeAt(i) !== 0x2e) return amountProblem('', s);
     i++;
     const decStart = i;
     for (; i < end; i++) {
       const c = s.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) return invalid;
+      if (c < 0x30 || c > 0x39) return amountProblem('', s);
     }
     const decimals = end - decStart;
-    if (decimals !== 2) {
-      return decimals === 0
-        ? invalid
-        : {
-            code: 'AMOUNT_DECIMALS',
-            message: `Amount ${shown} has ${decimals} decimal place${decimals === 1 ? '' : 's'}; use exactly 2 (like $8.15) or none`,
-          };
-    }
+    if (decimals === 0) return amountProblem('', s);
+    if (decimals !== 2) return amountProblem('AMOUNT_DECIMALS', s, decimals);
     cents = (s.charCodeAt(decStart) - 0x30) * 10 + (s.charCodeAt(decStart + 1) - 0x30);
   }
-  if (negative) {
-    return { code: 'AMOUNT_NEGATIVE', message: `Amount ${shown} is negative; a payment must be positive` };
-  }
-  if (digits > 9) {
-    return {
-      code: 'AMOUNT_TOO_LARGE',
-      message: `Amount ${shown} is above the ${formatCents(MAX_AMOUNT_CENTS)} maximum per payment`,
-    };
-  }
+  if (negative) return amountProblem('AMOUNT_NEGATIVE', s);
+  if (digits > 9) return amountProblem('AMOUNT_TOO_LARGE', s);
   const total = dollars * 100 + cents;
-  if (total === 0) return { code: 'AMOUNT_ZERO', message: `Amount ${shown} is zero` };
-  if (total < MIN_AMOUNT_CENTS) {
-    return {
-      code: 'AMOUNT_TOO_SMALL',
-      message: `Amount ${shown} is below the ${formatCents(MIN_AMOUNT_CENTS)} minimum per payment`,
-    };
-  }
-  if (total > MAX_AMOUNT_CENTS) {
-    return {
-      code: 'AMOUNT_TOO_LARGE',
-      message: `Amount ${shown} is above the ${formatCents(MAX_AMOUNT_CENTS)} maximum per payment`,
-    };
-  }
+  if (total === 0) return amountProblem('AMOUNT_ZERO', s);
+  if (total < MIN_AMOUNT_CENTS) return amountProblem('AMOUNT_TOO_SMALL', s);
+  if (total > MAX_AMOUNT_CENTS) return amountProblem('AMOUNT_TOO_LARGE', s);
   return total;
 }
 
-/** Integer cents to "$1,234.56". */
+/** Integer cents to "$1,234.56" (the form parseAmountCents reads back). */
 export function formatCents(cents: number): string {
   if (!Number.isSafeInteger(cents)) throw new RangeError(`not an integer number of cents: ${cents}`);
   const sign = cents < 0 ? '-' : '';
@@ -186,43 +187,50 @@ export function formatCents(cents: number): string {
 // ---------------------------------------------------------------------------------------------
 // Simple field checks
 
+/** 9 digits whose weighted sum 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of 10. */
 export function abaChecksumValid(routing: string): boolean {
-  if (routing.length !== 9 || !allDigits(routing)) return false;
+  if (routing.length !== 9 || !digitsOnly(routing, 0)) return false;
   const d = (k: number) => routing.charCodeAt(k) - 0x30;
   const sum = 3 * (d(0) + d(3) + d(6)) + 7 * (d(1) + d(4) + d(7)) + (d(2) + d(5) + d(8));
   return sum % 10 === 0;
 }
 
-function allDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let k = 0; k < s.length; k++) {
+/** True when s[from..] is one or more ASCII digits. */
+function digitsOnly(s: string, from: number): boolean {
+  if (s.length <= from) return false;
+  for (let k = from; k < s.length; k++) {
     const c = s.charCodeAt(k);
     if (c < 0x30 || c > 0x39) return false;
   }
   return true;
 }
 
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
-}
-
-/** prefix + UUID (8-4-4-4-12 hex digits, either case). */
-function isPrefixedUuid(s: string, prefix: string): boolean {
+/**
+ * Validates prefix + UUID (8-4-4-4-12 hex digits, either case) and hashes it in the same pass.
+ * Returns a non-negative 32-bit hash, or -1 when the format is wrong.
+ */
+function prefixedUuidHash(s: string, prefix: string): number {
   const p = prefix.length;
-  if (s.length !== p + 36 || !s.startsWith(prefix)) return false;
+  if (s.length !== p + 36) return -1;
+  for (let k = 0; k < p; k++) if (s.charCodeAt(k) !== prefix.charCodeAt(k)) return -1;
+  let h = 0x811c9dc5;
   for (let k = 0; k < 36; k++) {
     const c = s.charCodeAt(p + k);
     if (k === 8 || k === 13 || k === 18 || k === 23) {
-      if (c !== 0x2d) return false;
-    } else if (!isHex(c)) return false;
+      if (c !== 0x2d) return -1;
+      continue;
+    }
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) return -1;
+    h = Math.imul(h ^ c, 0x01000193);
   }
-  return true;
+  return h >>> 0;
 }
 
 const PERSON_NAME_RE = /^[\p{L}\p{M}' .\u2019-]+$/u;
 const HAS_LETTER_RE = /\p{L}/u;
 const CONTROL_RE = /[\p{Cc}\u2028\u2029]/u;
-const MAX_NAME_CHARS = 100;
+const ZIP_RE = /^\d{5}(?:-\d{4})?$/;
+const MAX_TEXT_CHARS = 100;
 
 function codePointLength(s: string): number {
   let n = 0;
@@ -242,77 +250,17 @@ function quote(s: string): string {
 // ---------------------------------------------------------------------------------------------
 // Geography: USPS codes, ZIP prefixes, NANP phone numbers
 
-const STATE_CODES = [
-  'AL',
-  'AK',
-  'AZ',
-  'AR',
-  'CA',
-  'CO',
-  'CT',
-  'DE',
-  'DC',
-  'FL',
-  'GA',
-  'HI',
-  'ID',
-  'IL',
-  'IN',
-  'IA',
-  'KS',
-  'KY',
-  'LA',
-  'ME',
-  'MD',
-  'MA',
-  'MI',
-  'MN',
-  'MS',
-  'MO',
-  'MT',
-  'NE',
-  'NV',
-  'NH',
-  'NJ',
-  'NM',
-  'NY',
-  'NC',
-  'ND',
-  'OH',
-  'OK',
-  'OR',
-  'PA',
-  'RI',
-  'SC',
-  'SD',
-  'TN',
-  'TX',
-  'UT',
-  'VT',
-  'VA',
-  'WA',
-  'WV',
-  'WI',
-  'WY',
-  // territories and freely associated states with USPS codes
-  'AS',
-  'GU',
-  'MP',
-  'PR',
-  'VI',
-  'FM',
-  'MH',
-  'PW',
-  // military post offices
-  'AA',
-  'AE',
-  'AP',
-] as const;
-const STATE_SET: ReadonlySet<string> = new Set(STATE_CODES);
+/** The 50 states, DC, territories and freely associated states, and the military post codes. */
+export const USPS_STATE_CODES: ReadonlySet<string> = new Set(
+  (
+    'AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ' +
+    'ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI FM MH PW AA AE AP'
+  ).split(' '),
+);
 
 // USPS 3-digit ZIP prefixes by state (inclusive ranges; unassigned numbers inside a state's block
 // count as that state). Prefixes shared by several codes list them all. A few real ZIPs cross
-// these lines (e.g. Fishers Island NY 06390), which is why a mismatch is only a warning.
+// these lines (e.g. Fishers Island NY 06390), which is one reason a mismatch is only a warning.
 const ZIP_PREFIX_TABLE =
   '005NY 006-007PR 008VI 009PR 010-027MA 028-029RI 030-038NH 039-049ME 050-054VT 055MA 056-059VT ' +
   '060-069CT 070-089NJ 090-099AE 100-149NY 150-196PA 197-199DE 200DC 201VA 202-205DC 206-219MD ' +
@@ -339,28 +287,208 @@ export function statesForZip(zip: string): readonly string[] {
 }
 
 /**
- * Why a +1 (NANP) number looks fake, or null when it looks like a real one. Rules from the NANP
- * numbering plan: area code and exchange are NXX (N = 2–9); N11 codes are service codes; area codes
- * N9X, 37X and 96X are reserved for expansion; 555-01XX lines are reserved for fiction.
+ * Why a NANP (+1) number's ten digits look fake, or null when they look real. From the NANP plan:
+ * area code and exchange are NXX (N = 2–9); N11 codes are service codes; area codes N9X, 37X and
+ * 96X are reserved for expansion; 555-01XX lines are reserved for fiction.
  */
 export function nanpProblem(tenDigits: string): string | null {
   const d = (k: number) => tenDigits.charCodeAt(k) - 0x30;
-  const a0 = d(0);
-  const a1 = d(1);
-  const a2 = d(2);
-  if (a0 < 2) return `area code ${tenDigits.slice(0, 3)} cannot start with ${a0}`;
-  if (a1 === 1 && a2 === 1) return `${tenDigits.slice(0, 3)} is a service code, not an area code`;
-  if (a1 === 9) return `area code ${tenDigits.slice(0, 3)} is reserved and not in service`;
-  if ((a0 === 3 && a1 === 7) || (a0 === 9 && a1 === 6)) {
-    return `area code ${tenDigits.slice(0, 3)} is reserved and not in service`;
+  const area = tenDigits.slice(0, 3);
+  const exchange = tenDigits.slice(3, 6);
+  if (d(0) < 2) return `area code ${area} cannot start with ${d(0)}`;
+  if (d(1) === 1 && d(2) === 1) return `${area} is a service code, not an area code`;
+  if (d(1) === 9 || (d(0) === 3 && d(1) === 7) || (d(0) === 9 && d(1) === 6)) {
+    return `area code ${area} is reserved and not in service`;
   }
-  const e0 = d(3);
-  if (e0 < 2) return `exchange ${tenDigits.slice(3, 6)} cannot start with ${e0}`;
-  if (d(4) === 1 && d(5) === 1) return `exchange ${tenDigits.slice(3, 6)} is a service code`;
-  if (tenDigits.slice(3, 6) === '555' && tenDigits.slice(6, 8) === '01') {
-    return '555-01XX numbers are reserved for fiction';
-  }
+  if (d(3) < 2) return `exchange ${exchange} cannot start with ${d(3)}`;
+  if (d(4) === 1 && d(5) === 1) return `exchange ${exchange} is a service code`;
+  if (exchange === '555' && d(6) === 0 && d(7) === 1) return '555-01XX numbers are reserved for fiction';
   return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing. Row digests are a fast 128-bit non-cryptographic hash: they detect duplicate rows and
+// re-uploaded files, where a (deliberately crafted) collision could only make a file look like a
+// duplicate, never let bad data through. The upload's SHA-256 is recorded separately.
+
+const H = new Int32Array(4);
+
+function hashReset(): void {
+  H[0] = 0x6a09e667;
+  H[1] = 0xbb67ae85 | 0;
+  H[2] = 0x3c6ef372;
+  H[3] = 0xa54ff53a | 0;
+}
+
+/** Absorbs a string's UTF-16 code units, then a separator no code unit can equal. */
+function hashString(s: string): void {
+  let a = H[0];
+  let b = H[1];
+  let c = H[2];
+  let d = H[3];
+  for (let k = 0; k <= s.length; k++) {
+    const x = k < s.length ? s.charCodeAt(k) : 0x10000;
+    a = Math.imul(a ^ x, 0x01000193);
+    a = (a << 13) | (a >>> 19);
+    b = Math.imul(b ^ x, 0x5bd1e995);
+    b = (b << 15) | (b >>> 17);
+    c = Math.imul(c ^ x, 0x85ebca6b) + a;
+    c = (c << 11) | (c >>> 21);
+    d = Math.imul(d ^ x, 0xc2b2ae35) + b;
+    d = (d << 17) | (d >>> 15);
+  }
+  H[0] = a;
+  H[1] = b;
+  H[2] = c;
+  H[3] = d;
+}
+
+function hashWords(w: Int32Array): void {
+  let a = H[0];
+  let b = H[1];
+  let c = H[2];
+  let d = H[3];
+  for (let k = 0; k < w.length; k++) {
+    const x = w[k];
+    a = Math.imul(a ^ x, 0x01000193);
+    a = (a << 13) | (a >>> 19);
+    b = Math.imul(b ^ x, 0x5bd1e995);
+    b = (b << 15) | (b >>> 17);
+    c = Math.imul(c ^ x, 0x85ebca6b) + a;
+    c = (c << 11) | (c >>> 21);
+    d = Math.imul(d ^ x, 0xc2b2ae35) + b;
+    d = (d << 17) | (d >>> 15);
+  }
+  H[0] = a;
+  H[1] = b;
+  H[2] = c;
+  H[3] = d;
+}
+
+function fmix32(h: number): number {
+  let x = h ^ (h >>> 16);
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return x ^ (x >>> 16);
+}
+
+/** MurmurHash3-style finalisation: every output bit depends on every lane. */
+function hashFinish(out: Int32Array): void {
+  let a = H[0];
+  let b = H[1];
+  let c = H[2];
+  let d = H[3];
+  a = (a + b + c + d) | 0;
+  b = (b + a) | 0;
+  c = (c + a) | 0;
+  d = (d + a) | 0;
+  a = fmix32(a);
+  b = fmix32(b);
+  c = fmix32(c);
+  d = fmix32(d);
+  a = (a + b + c + d) | 0;
+  out[0] = a;
+  out[1] = (b + a) | 0;
+  out[2] = (c + a) | 0;
+  out[3] = (d + a) | 0;
+}
+
+function hashOf(s: string): Int32Array {
+  const out = new Int32Array(4);
+  hashReset();
+  hashString(s);
+  hashFinish(out);
+  return out;
+}
+
+const HEX2: string[] = Array.from({ length: 256 }, (_, k) => k.toString(16).padStart(2, '0'));
+
+function hexOf(w: Int32Array): string {
+  let s = '';
+  for (let k = 0; k < 4; k++) {
+    const x = w[k];
+    s += HEX2[(x >>> 24) & 255] + HEX2[(x >>> 16) & 255] + HEX2[(x >>> 8) & 255] + HEX2[x & 255];
+  }
+  return s;
+}
+
+/** Open addressing from a 32-bit hash of a record's id to the record (ids confirmed by equality). */
+class HashIndex<T extends { id: string }> {
+  private slots = new Int32Array(64); // record index + 1; 0 = empty
+  private hashes = new Int32Array(64);
+  readonly records: T[] = [];
+
+  find(h: number, id: string): T | undefined {
+    const mask = this.slots.length - 1;
+    for (let p = h & mask; ; p = (p + 1) & mask) {
+      const r = this.slots[p];
+      if (r === 0) return undefined;
+      if (this.hashes[p] === (h | 0) && this.records[r - 1].id === id) return this.records[r - 1];
+    }
+  }
+
+  add(h: number, rec: T): void {
+    this.records.push(rec);
+    if (this.records.length * 2 > this.slots.length) {
+      const oldSlots = this.slots;
+      const oldHashes = this.hashes;
+      this.slots = new Int32Array(oldSlots.length * 2);
+      this.hashes = new Int32Array(oldSlots.length * 2);
+      for (let p = 0; p < oldSlots.length; p++) if (oldSlots[p] !== 0) this.place(oldHashes[p], oldSlots[p]);
+    }
+    this.place(h | 0, this.records.length);
+  }
+
+  private place(h: number, ref: number): void {
+    const mask = this.slots.length - 1;
+    let p = h & mask;
+    while (this.slots[p] !== 0) p = (p + 1) & mask;
+    this.slots[p] = ref;
+    this.hashes[p] = h;
+  }
+}
+
+/** Set of 64-bit keys with the row that first had each: 12 bytes a slot, no strings. */
+class KeyRows {
+  private k1 = new Int32Array(1 << 12);
+  private k2 = new Int32Array(1 << 12);
+  private rows = new Int32Array(1 << 12);
+  private size = 0;
+
+  /** Returns the earlier row with this key, or 0 after remembering row. */
+  check(a: number, b: number, row: number): number {
+    const mask = this.rows.length - 1;
+    let p = a & mask;
+    for (;;) {
+      const r = this.rows[p];
+      if (r === 0) break;
+      if (this.k1[p] === a && this.k2[p] === b) return r;
+      p = (p + 1) & mask;
+    }
+    this.k1[p] = a;
+    this.k2[p] = b;
+    this.rows[p] = row;
+    if (++this.size * 2 > this.rows.length) this.grow();
+    return 0;
+  }
+
+  private grow(): void {
+    const { k1, k2, rows } = this;
+    const n = rows.length * 2;
+    this.k1 = new Int32Array(n);
+    this.k2 = new Int32Array(n);
+    this.rows = new Int32Array(n);
+    const mask = n - 1;
+    for (let q = 0; q < rows.length; q++) {
+      if (rows[q] === 0) continue;
+      let p = k1[q] & mask;
+      while (this.rows[p] !== 0) p = (p + 1) & mask;
+      this.k1[p] = k1[q];
+      this.k2[p] = k2[q];
+      this.rows[p] = rows[q];
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,15 +503,15 @@ interface EmployeeRecord {
   lastName: string;
   dob: string;
   /** raw values of the row that created the record: an identical row needs no re-checking */
-  rawBranch: string;
-  rawFirst: string;
-  rawLast: string;
-  rawDob: string;
+  rawBranch: string | undefined;
+  rawFirst: string | undefined;
+  rawLast: string | undefined;
+  rawDob: string | undefined;
   /** raw phone already checked (and warned about) for this employee, or null */
   rawPhone: string | null;
   phone: string;
-  /** canonical text of the employee part of the row digest */
-  canon: string;
+  phoneHash: Int32Array;
+  hash: Int32Array;
 }
 
 interface SourceRecord {
@@ -399,8 +527,8 @@ interface SourceRecord {
   city: string;
   state: string;
   zip: string;
-  raw: string[];
-  canon: string;
+  raw: (string | undefined)[];
+  hash: Int32Array;
 }
 
 const EMP = {
@@ -438,14 +566,13 @@ const SOURCE_LABELS = [
 
 const SEP = '\u0000'; // cannot occur in XML text, so it separates canonical values unambiguously
 
-/** Copies a string so that it does not keep a whole row's text alive (V8 sliced strings). */
+/**
+ * Copies a string so that keeping it does not keep alive the whole row text it was cut from (V8
+ * makes substrings of 13+ characters views into their parent).
+ */
 function detach(s: string): string {
   return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
 }
-
-const HEX_VALUE = new Uint8Array(128);
-for (let k = 0; k < 10; k++) HEX_VALUE[0x30 + k] = k;
-for (let k = 0; k < 6; k++) HEX_VALUE[0x61 + k] = 10 + k;
 
 export class FileValidator {
   private readonly maxErrors: number;
@@ -456,14 +583,14 @@ export class FileValidator {
   private rowCount = 0;
   private totalCents = 0;
   private validRows = 0;
-  private readonly employees = new Map<string, EmployeeRecord>();
-  private readonly sources = new Map<string, SourceRecord>();
-  private readonly interned = new Map<string, string>();
-  /** 53-bit hash of (employee, source, Plaid id, loan number, amount) → first row */
-  private readonly seenPayments = new Map<number, number>();
-  /** 8 × 32-bit lanes of the running sum of row digests, carries deferred */
-  private readonly digestSum = new Float64Array(8);
   private rowErrors = 0;
+  private readonly employees = new HashIndex<EmployeeRecord>();
+  private readonly sources = new HashIndex<SourceRecord>();
+  private readonly payments = new KeyRows();
+  /** 4 × 32-bit lanes of the running sum of row digests, carries deferred */
+  private readonly digestSum = new Float64Array(4);
+  private readonly rowHash = new Int32Array(4);
+  private readonly words = new Int32Array(12);
 
   constructor(opts: ValidatorOptions = {}) {
     this.maxErrors = opts.maxErrors ?? 10_000;
@@ -494,14 +621,7 @@ export class FileValidator {
     return s;
   }
 
-  private intern(s: string): string {
-    const known = this.interned.get(s);
-    if (known !== undefined) return known;
-    const own = detach(s);
-    this.interned.set(own, own);
-    return own;
-  }
-
+  /** Validates one row; returns it parsed, or null when it has errors (they are recorded). */
   add(raw: RawRow): ParsedRow | null {
     const row = raw.rowNumber;
     const v = raw.values;
@@ -514,7 +634,7 @@ export class FileValidator {
       this.error(row, path, 'REPEATED_FIELD', `<${path}> appears more than once in the row`);
     }
     const emp = this.checkEmployee(row, v);
-    const phone = this.checkPhone(row, v[EMP.phone], emp);
+    const phone = this.checkPhone(row, v['Employee/PhoneNumber'], emp);
     const src = this.checkSource(row, v);
     const plaidId = this.checkPlaidId(row, v['Payee/PlaidId']);
     const loan = this.checkDigits(
@@ -526,7 +646,7 @@ export class FileValidator {
       17,
     );
     let amountCents = -1;
-    const amountRaw = v.Amount;
+    const amountRaw = v['Amount'];
     if (amountRaw === undefined) {
       this.error(row, 'Amount', 'REQUIRED', 'Amount is missing (no <Amount> element)');
     } else {
@@ -546,18 +666,19 @@ export class FileValidator {
       return null;
     }
 
-    const digest = hash(
-      'sha256',
-      `${emp.canon}${SEP}${phone}${SEP}${src.canon}${SEP}${plaidId}${SEP}${loan}${SEP}${amountCents}`,
-      'hex',
+    // The payment's own values first: their intermediate state also keys duplicate detection.
+    hashReset();
+    hashString(plaidId);
+    hashString(loan);
+    const words = this.words;
+    words[0] = amountCents;
+    hashWords(words.subarray(0, 1));
+    const earlier = this.payments.check(
+      fmix32(H[0] ^ Math.imul(emp.index + 1, 0x9e3779b1)),
+      fmix32(H[1] ^ Math.imul(src.index + 1, 0x85ebca77)),
+      row,
     );
-    this.addDigest(digest);
-    this.totalCents += amountCents;
-
-    const key = paymentKey(emp.index, src.index, amountCents, plaidId, loan);
-    const earlier = this.seenPayments.get(key);
-    if (earlier === undefined) this.seenPayments.set(key, row);
-    else {
+    if (earlier !== 0) {
       this.warn(
         row,
         'Amount',
@@ -565,6 +686,15 @@ export class FileValidator {
         `Same employee, loan account, payor and amount (${formatCents(amountCents)}) as row ${earlier}: this would pay it twice`,
       );
     }
+    const phoneHash = phone === emp.phone ? emp.phoneHash : hashOf(phone);
+    words.set(emp.hash, 0);
+    words.set(src.hash, 4);
+    words.set(phoneHash, 8);
+    hashWords(words);
+    const rh = this.rowHash;
+    hashFinish(rh);
+    this.addDigest(rh);
+    this.totalCents += amountCents;
 
     return {
       rowNumber: row,
@@ -587,18 +717,16 @@ export class FileValidator {
       plaidId,
       loanAccountNumber: loan,
       amountCents,
-      digest,
+      digest: hexOf(rh),
     };
   }
 
-  private addDigest(hex: string): void {
+  private addDigest(w: Int32Array): void {
     const lanes = this.digestSum;
-    for (let lane = 0; lane < 8; lane++) {
-      let x = 0;
-      const o = lane * 8;
-      for (let k = 0; k < 8; k++) x = x * 16 + HEX_VALUE[hex.charCodeAt(o + k)];
-      lanes[lane] += x;
-    }
+    lanes[0] += w[0] >>> 0;
+    lanes[1] += w[1] >>> 0;
+    lanes[2] += w[2] >>> 0;
+    lanes[3] += w[3] >>> 0;
     // Lanes stay exact below 2^53, i.e. for 2^21 additions; fold carries well before that.
     if (++this.validRows % 1_000_000 === 0) normalizeLanes(lanes);
   }
@@ -607,11 +735,11 @@ export class FileValidator {
 
   private checkEmployee(row: number, v: RawRow['values']): EmployeeRecord | null {
     const errorsBefore = this.rowErrors;
-    const id = this.required(row, EMP.id, v[EMP.id], 'Employee id');
-    let idOk = false;
+    const id = this.required(row, EMP.id, v['Employee/DunkinId'], 'Employee id');
+    let h = -1;
     if (id !== null) {
-      idOk = isPrefixedUuid(id, 'EMP-');
-      if (!idOk) {
+      h = prefixedUuidHash(id, 'EMP-');
+      if (h < 0) {
         this.error(
           row,
           EMP.id,
@@ -620,11 +748,11 @@ export class FileValidator {
         );
       }
     }
-    const rawBranch = v[EMP.branch];
-    const rawFirst = v[EMP.first];
-    const rawLast = v[EMP.last];
-    const rawDob = v[EMP.dob];
-    const known = idOk && id !== null ? this.employees.get(id) : undefined;
+    const rawBranch = v['Employee/DunkinBranch'];
+    const rawFirst = v['Employee/FirstName'];
+    const rawLast = v['Employee/LastName'];
+    const rawDob = v['Employee/DOB'];
+    const known = h >= 0 && id !== null ? this.employees.find(h, id) : undefined;
     if (
       known !== undefined &&
       known.rawBranch === rawBranch &&
@@ -635,7 +763,7 @@ export class FileValidator {
       return known;
     }
     const branch = this.required(row, EMP.branch, rawBranch, 'Branch id');
-    if (branch !== null && !isPrefixedUuid(branch, 'BRC-')) {
+    if (branch !== null && prefixedUuidHash(branch, 'BRC-') < 0) {
       this.error(
         row,
         EMP.branch,
@@ -649,7 +777,7 @@ export class FileValidator {
     if (
       this.rowErrors > errorsBefore ||
       id === null ||
-      !idOk ||
+      h < 0 ||
       branch === null ||
       first === null ||
       last === null ||
@@ -670,34 +798,37 @@ export class FileValidator {
             row,
             field,
             'INCONSISTENT_EMPLOYEE',
-            `Employee ${id} has ${label} ${quote(now)} here but ${quote(before)} on row ${known.firstRow}`,
+            `Employee ${id} has ${label} ${quote(now)} here but ${quote(before)} on row ${known.firstRow}; one employee id must always have the same name, branch and date of birth`,
           );
           return null;
         }
       }
       return known;
     }
-    const ownId = detach(id);
-    const ownBranch = this.intern(branch);
-    const ownFirst = this.intern(first);
-    const ownLast = this.intern(last);
+    const own = {
+      id: detach(id),
+      branch: detach(branch),
+      first: detach(first),
+      last: detach(last),
+    };
     const record: EmployeeRecord = {
-      index: this.employees.size,
+      index: this.employees.records.length,
       firstRow: row,
-      id: ownId,
-      branchId: ownBranch,
-      firstName: ownFirst,
-      lastName: ownLast,
+      id: own.id,
+      branchId: own.branch,
+      firstName: own.first,
+      lastName: own.last,
       dob,
-      rawBranch: rawBranch === branch ? ownBranch : detach(rawBranch ?? ''),
-      rawFirst: rawFirst === first ? ownFirst : detach(rawFirst ?? ''),
-      rawLast: rawLast === last ? ownLast : detach(rawLast ?? ''),
-      rawDob: detach(rawDob ?? ''),
+      rawBranch: rawBranch === branch ? own.branch : detachMaybe(rawBranch),
+      rawFirst: rawFirst === first ? own.first : detachMaybe(rawFirst),
+      rawLast: rawLast === last ? own.last : detachMaybe(rawLast),
+      rawDob: detachMaybe(rawDob),
       rawPhone: null,
       phone: '',
-      canon: `${ownId}${SEP}${ownBranch}${SEP}${ownFirst}${SEP}${ownLast}${SEP}${dob}`,
+      phoneHash: new Int32Array(4),
+      hash: hashOf(`${own.id}${SEP}${own.branch}${SEP}${own.first}${SEP}${own.last}${SEP}${dob}`),
     };
-    this.employees.set(ownId, record);
+    this.employees.add(h, record);
     return record;
   }
 
@@ -709,8 +840,8 @@ export class FileValidator {
   ): string | null {
     const s = this.required(row, field, raw, label);
     if (s === null) return null;
-    if (s.length > MAX_NAME_CHARS && codePointLength(s) > MAX_NAME_CHARS) {
-      this.error(row, field, 'TOO_LONG', `${label} is longer than ${MAX_NAME_CHARS} characters`);
+    if (s.length > MAX_TEXT_CHARS && codePointLength(s) > MAX_TEXT_CHARS) {
+      this.error(row, field, 'TOO_LONG', `${label} is longer than ${MAX_TEXT_CHARS} characters`);
       return null;
     }
     if (!PERSON_NAME_RE.test(s) || !HAS_LETTER_RE.test(s)) {
@@ -744,7 +875,7 @@ export class FileValidator {
     const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
     const monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if (month < 1 || month > 12 || day < 1 || day > monthDays[month - 1]) {
-      this.error(row, EMP.dob, 'INVALID_DATE', `Date of birth ${s} does not exist (MM-DD-YYYY)`);
+      this.error(row, EMP.dob, 'INVALID_DATE', `Date of birth ${s} does not exist (the form is MM-DD-YYYY)`);
       return null;
     }
     if (year < 1900) {
@@ -763,47 +894,41 @@ export class FileValidator {
     if (emp !== null && emp.rawPhone !== null && raw === emp.rawPhone) return emp.phone;
     const s = this.required(row, EMP.phone, raw, 'Phone number');
     if (s === null) return null;
-    const digits = s.slice(1);
-    if (
-      s.charCodeAt(0) !== 0x2b ||
-      digits.length < 8 ||
-      digits.length > 15 ||
-      !allDigits(digits) ||
-      digits.charCodeAt(0) === 0x30
-    ) {
+    const n = s.length - 1;
+    if (s.charCodeAt(0) !== 0x2b || n < 8 || n > 15 || !digitsOnly(s, 1) || s.charCodeAt(1) === 0x30) {
       this.error(
         row,
         EMP.phone,
         'INVALID_FORMAT',
-        `Phone number ${quote(s)} is not in international E.164 form: "+", the country code and 8–15 digits in all (like +14594036784)`,
+        `Phone number ${quote(s)} is not in international E.164 form: "+", the country code and 8 to 15 digits in all (like +14594036784)`,
       );
       return null;
     }
     let problem: string | null = null;
-    if (digits.length < 10) problem = 'it has fewer than 10 digits, which Method does not accept';
-    else if (digits.charCodeAt(0) === 0x31) {
-      problem =
-        digits.length !== 11 ? 'a +1 number has exactly 10 digits after +1' : nanpProblem(digits.slice(1));
+    if (n < 10) problem = 'it has fewer than 10 digits, which Method does not accept';
+    else if (s.charCodeAt(1) === 0x31) {
+      problem = n !== 11 ? 'a +1 number has exactly 10 digits after the +1' : nanpProblem(s.slice(2));
     }
     if (problem !== null) {
       this.warn(row, EMP.phone, 'PHONE_SUSPECT', `Phone number ${s} looks invalid: ${problem}`);
     }
-    const own = this.intern(s);
-    if (emp !== null && emp.rawPhone === null) {
-      emp.rawPhone = raw === s ? own : detach(raw ?? '');
-      emp.phone = own;
+    if (emp !== null && emp.rawPhone === null && raw !== undefined) {
+      emp.rawPhone = detach(raw);
+      emp.phone = raw === s ? emp.rawPhone : detach(s);
+      emp.phoneHash = hashOf(emp.phone);
+      return emp.phone;
     }
-    return own;
+    return s;
   }
 
   // ----- payor (source) -----
 
   private checkSource(row: number, v: RawRow['values']): SourceRecord | null {
     const id = this.required(row, 'Payor/DunkinId', v['Payor/DunkinId'], 'Payor id');
-    let idOk = false;
+    let h = -1;
     if (id !== null) {
-      idOk = isPrefixedUuid(id, 'CORP-');
-      if (!idOk) {
+      h = prefixedUuidHash(id, 'CORP-');
+      if (h < 0) {
         this.error(
           row,
           'Payor/DunkinId',
@@ -812,11 +937,22 @@ export class FileValidator {
         );
       }
     }
-    const known = idOk && id !== null ? this.sources.get(id) : undefined;
+    const known = h >= 0 && id !== null ? this.sources.find(h, id) : undefined;
     if (known !== undefined) {
-      let same = true;
-      for (let k = 0; k < SOURCE_FIELDS.length && same; k++) same = v[SOURCE_FIELDS[k]] === known.raw[k];
-      if (same) return known;
+      const r = known.raw;
+      if (
+        v['Payor/ABARouting'] === r[0] &&
+        v['Payor/AccountNumber'] === r[1] &&
+        v['Payor/Name'] === r[2] &&
+        v['Payor/DBA'] === r[3] &&
+        v['Payor/EIN'] === r[4] &&
+        v['Payor/Address/Line1'] === r[5] &&
+        v['Payor/Address/City'] === r[6] &&
+        v['Payor/Address/State'] === r[7] &&
+        v['Payor/Address/Zip'] === r[8]
+      ) {
+        return known;
+      }
     }
     const errorsBefore = this.rowErrors;
     const routing = this.checkDigits(row, 'Payor/ABARouting', v['Payor/ABARouting'], 'Routing number', 9, 9);
@@ -839,7 +975,7 @@ export class FileValidator {
     const name = this.checkText(row, 'Payor/Name', v['Payor/Name'], 'Payor name', true);
     const dba = this.checkText(row, 'Payor/DBA', v['Payor/DBA'], 'Payor DBA', false);
     const ein = this.required(row, 'Payor/EIN', v['Payor/EIN'], 'EIN');
-    if (ein !== null && !allDigits(ein)) {
+    if (ein !== null && !digitsOnly(ein, 0)) {
       this.error(
         row,
         'Payor/EIN',
@@ -856,16 +992,16 @@ export class FileValidator {
     );
     const city = this.checkText(row, 'Payor/Address/City', v['Payor/Address/City'], 'City', true);
     const state = this.required(row, 'Payor/Address/State', v['Payor/Address/State'], 'State');
-    if (state !== null && !STATE_SET.has(state)) {
+    if (state !== null && !USPS_STATE_CODES.has(state)) {
       this.error(
         row,
         'Payor/Address/State',
         'INVALID_FORMAT',
-        `State ${quote(state)} is not a two-letter USPS state code (like IA)`,
+        `State ${quote(state)} is not a two-letter USPS state code in capitals (like IA)`,
       );
     }
     const zip = this.required(row, 'Payor/Address/Zip', v['Payor/Address/Zip'], 'ZIP code');
-    if (zip !== null && !/^\d{5}(?:-\d{4})?$/.test(zip)) {
+    if (zip !== null && !ZIP_RE.test(zip)) {
       this.error(
         row,
         'Payor/Address/Zip',
@@ -873,7 +1009,7 @@ export class FileValidator {
         `ZIP code ${quote(zip)} is not 5 digits or ZIP+4 (like 50613 or 50613-1234)`,
       );
     }
-    if (this.rowErrors > errorsBefore || id === null || !idOk) return null;
+    if (this.rowErrors > errorsBefore || id === null || h < 0) return null;
     const values = [routing, account, name, dba, ein, line1, city, state, zip] as string[];
     if (known !== undefined) {
       const before = [
@@ -906,7 +1042,7 @@ export class FileValidator {
     const own = values.map((x) => detach(x));
     const ownId = detach(id);
     const record: SourceRecord = {
-      index: this.sources.size,
+      index: this.sources.records.length,
       firstRow: row,
       id: ownId,
       routing: own[0],
@@ -918,10 +1054,10 @@ export class FileValidator {
       city: own[6],
       state: own[7],
       zip: own[8],
-      raw: SOURCE_FIELDS.map((f) => detach(v[f] ?? '')),
-      canon: [ownId, ...own].join(SEP),
+      raw: SOURCE_FIELDS.map((f) => detachMaybe(v[f])),
+      hash: hashOf([ownId, ...own].join(SEP)),
     };
-    this.sources.set(ownId, record);
+    this.sources.add(h, record);
     if (record.ein.length !== 9) {
       this.warn(
         row,
@@ -937,7 +1073,7 @@ export class FileValidator {
         'Payor/Address/Zip',
         'ZIP_STATE_MISMATCH',
         zipStates.length === 0
-          ? `ZIP code ${record.zip} of payor ${ownId} is not in use in any state (address says ${record.state}); Method may refuse the address`
+          ? `ZIP code ${record.zip} of payor ${ownId} is not in use in any state (the address says ${record.state}); Method may refuse the address`
           : `ZIP code ${record.zip} of payor ${ownId} is in ${zipStates.join('/')}, but the address says ${record.state}; Method may refuse the address`,
       );
     }
@@ -954,8 +1090,8 @@ export class FileValidator {
     if (!required && (raw === undefined || raw.trim() === '')) return '';
     const s = this.required(row, field, raw, label);
     if (s === null) return null;
-    if (s.length > MAX_NAME_CHARS && codePointLength(s) > MAX_NAME_CHARS) {
-      this.error(row, field, 'TOO_LONG', `${label} is longer than ${MAX_NAME_CHARS} characters`);
+    if (s.length > MAX_TEXT_CHARS && codePointLength(s) > MAX_TEXT_CHARS) {
+      this.error(row, field, 'TOO_LONG', `${label} is longer than ${MAX_TEXT_CHARS} characters`);
       return null;
     }
     if (CONTROL_RE.test(s)) {
@@ -975,7 +1111,14 @@ export class FileValidator {
   private checkPlaidId(row: number, raw: string | undefined): string | null {
     const s = this.required(row, 'Payee/PlaidId', raw, 'Plaid institution id');
     if (s === null) return null;
-    if (s.length < 5 || s.length > 24 || !s.startsWith('ins_') || !allDigits(s.slice(4))) {
+    if (
+      s.length > 24 ||
+      s.charCodeAt(0) !== 0x69 ||
+      s.charCodeAt(1) !== 0x6e ||
+      s.charCodeAt(2) !== 0x73 ||
+      s.charCodeAt(3) !== 0x5f ||
+      !digitsOnly(s, 4)
+    ) {
       this.error(
         row,
         'Payee/PlaidId',
@@ -987,7 +1130,7 @@ export class FileValidator {
     return s;
   }
 
-  /** Digits-only secret or code of min..max digits. Secrets are masked in messages. */
+  /** A number of min..max digits kept as text. Account numbers are masked in messages. */
   private checkDigits(
     row: number,
     field: FieldPath,
@@ -998,7 +1141,7 @@ export class FileValidator {
   ): string | null {
     const s = this.required(row, field, raw, label);
     if (s === null) return null;
-    if (s.length < min || s.length > max || !allDigits(s)) {
+    if (s.length < min || s.length > max || !digitsOnly(s, 0)) {
       const secret = field === 'Payor/AccountNumber' || field === 'Payee/LoanAccountNumber';
       const shown = secret ? maskSecret(s) : quote(s);
       const rule = min === max ? `exactly ${min} digits` : `${min} to ${max} digits`;
@@ -1008,11 +1151,12 @@ export class FileValidator {
     return s;
   }
 
+  /** The result so far; call once the reader is done. */
   finish(): ValidationResult {
     const lanes = this.digestSum;
     normalizeLanes(lanes);
     let fileDigest = '';
-    for (let lane = 0; lane < 8; lane++) fileDigest += lanes[lane].toString(16).padStart(8, '0');
+    for (let lane = 0; lane < 4; lane++) fileDigest += lanes[lane].toString(16).padStart(8, '0');
     return {
       errorCount: this.errorCount,
       truncated: this.errorCount > this.errors.length,
@@ -1025,37 +1169,16 @@ export class FileValidator {
   }
 }
 
-/** Propagates carries from the least significant lane (7) up; the top carry falls off (mod 2^256). */
+function detachMaybe(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : detach(s);
+}
+
+/** Propagates carries from the least significant lane (3) up; the top carry falls off (mod 2^128). */
 function normalizeLanes(lanes: Float64Array): void {
   let carry = 0;
-  for (let lane = 7; lane >= 0; lane--) {
+  for (let lane = lanes.length - 1; lane >= 0; lane--) {
     const x = lanes[lane] + carry;
     carry = Math.floor(x / 4294967296);
     lanes[lane] = x - carry * 4294967296;
   }
-}
-
-/** A 53-bit hash of one payment's identity; a collision (~1e-7 at 50k rows) only adds a warning. */
-function paymentKey(emp: number, src: number, cents: number, plaid: string, loan: string): number {
-  let h1 = Math.imul(emp ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(src + 0x7f4a7c15, 0xc2b2ae35);
-  let h2 = Math.imul(cents ^ 0x27d4eb2f, 0x165667b1) ^ emp;
-  for (let k = 0; k < plaid.length; k++) {
-    const c = plaid.charCodeAt(k);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-  }
-  h1 = Math.imul(h1 ^ 0x1f, 0x01000193);
-  h2 = Math.imul(h2 ^ 0x1f, 0x5bd1e995);
-  for (let k = 0; k < loan.length; k++) {
-    const c = loan.charCodeAt(k);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-  }
-  h1 ^= h1 >>> 15;
-  h1 = Math.imul(h1, 0x2c1b3c6d);
-  h1 ^= h1 >>> 12;
-  h2 ^= h2 >>> 13;
-  h2 = Math.imul(h2, 0x297a2d39);
-  h2 ^= h2 >>> 15;
-  return (h1 >>> 11) * 4294967296 + (h2 >>> 0);
 }

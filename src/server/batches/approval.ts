@@ -1,0 +1,154 @@
+// Approval books a whole batch in one transaction, set-based: payments (queued, or cancelled when
+// their Plaid id has no payable merchant), history, ledger reservations (and releases for the
+// cancelled), opening aggregate rows, the Method objects still to provision, and the audit entry.
+import { type Actor, recordAudit } from '../audit/audit.repository.js';
+import type { PoolClient } from '../db.js';
+import { AppError } from '../errors.js';
+import { lockBatch } from './batches.repository.js';
+
+export interface ApprovalOptions {
+  requireSecondApprover: boolean;
+}
+
+/** Returns true when this call booked the batch, false when it had been approved before. */
+export async function approveBatch(
+  tx: PoolClient,
+  batchId: string,
+  actor: Actor,
+  opts: ApprovalOptions,
+): Promise<boolean> {
+  // The row lock serialises approvers: the second one waits, then sees the batch approved.
+  const b = await lockBatch(tx, batchId);
+  if (opts.requireSecondApprover && b.uploadedBy !== null && b.uploadedBy === actor.userId) {
+    throw new AppError('SELF_APPROVAL', 'You uploaded this batch; a second person must approve it');
+  }
+  const state = await tx.query('SELECT approved_at, status, preflight_status FROM batches WHERE id = $1', [
+    batchId,
+  ]);
+  const row = state.rows[0];
+  if (row.approved_at) return false;
+  if (row.status !== 'awaiting_approval') {
+    throw new AppError('INVALID_STATE', `A ${row.status} batch cannot be approved`, { status: row.status });
+  }
+  if (row.preflight_status !== 'complete') {
+    throw new AppError(
+      'PREFLIGHT_INCOMPLETE',
+      'The review check of loan servicers (pre-flight) has not completed yet; it is retried automatically — try again shortly',
+      { preflight: row.preflight_status },
+    );
+  }
+
+  await tx.query(
+    `INSERT INTO payments (batch_id, row_number, employee_id, employee_name, branch_id, source_id, source_bank_account_id,
+       loan_id, plaid_id, amount_cents, status, failure_code, failure_message, next_run_at)
+     SELECT l.batch_id, l.row_number, l.employee_id, l.first_name || ' ' || l.last_name, l.branch_id, l.source_id,
+            l.source_bank_account_id, l.loan_id, l.plaid_id, l.amount_cents,
+            CASE WHEN m.payable THEN 'queued' ELSE 'cancelled' END,
+            CASE WHEN m.payable THEN NULL ELSE 'UNPAYABLE_DESTINATION' END,
+            CASE WHEN m.payable THEN NULL ELSE 'No payable student-loan servicer at Method for ' || l.plaid_id
+                 || coalesce(' (' || m.reason || ')', '') END,
+            CASE WHEN m.payable THEN now() END
+       FROM batch_lines l JOIN plaid_merchants m ON m.plaid_id = l.plaid_id
+      WHERE l.batch_id = $1
+      ORDER BY l.row_number`,
+    [batchId],
+  );
+  const counted = await tx.query(
+    `SELECT (SELECT count(*)::int FROM batch_lines WHERE batch_id = $1) AS lines,
+            (SELECT count(*)::int FROM payments WHERE batch_id = $1) AS payments`,
+    [batchId],
+  );
+  if (counted.rows[0].lines !== counted.rows[0].payments) {
+    // Every line has a resolved Plaid id once the pre-flight is complete; anything else is a bug.
+    throw new Error(
+      `approval of ${batchId} booked ${counted.rows[0].payments} payments for ${counted.rows[0].lines} lines`,
+    );
+  }
+
+  await tx.query(
+    `INSERT INTO payment_events (payment_id, from_status, to_status, cause, actor, detail)
+     SELECT id, NULL, status, 'approval', $2, CASE WHEN failure_code IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('failureCode', failure_code) END
+       FROM payments WHERE batch_id = $1`,
+    [batchId, actor.username],
+  );
+
+  // Ledger: accounts first, then one reservation posting per payment and a release for the cancelled.
+  await tx.query(
+    `INSERT INTO ledger_accounts (kind, ref)
+     SELECT DISTINCT k, r FROM payments p,
+            LATERAL (VALUES ('source', p.source_id), ('clearing', p.source_id), ('loan', p.loan_id::text)) AS a (k, r)
+      WHERE p.batch_id = $1
+     ON CONFLICT (kind, ref) DO NOTHING`,
+    [batchId],
+  );
+  for (const kind of ['reserve', 'release'] as const) {
+    const [debitKind, creditKind] = kind === 'reserve' ? ['clearing', 'source'] : ['source', 'clearing'];
+    await tx.query(
+      `WITH p AS (
+         SELECT id, batch_id, source_id, amount_cents FROM payments
+          WHERE batch_id = $1 AND ($2 = 'reserve' OR status = 'cancelled')
+       ), posting AS (
+         INSERT INTO ledger_postings (kind, payment_id, batch_id, description)
+         SELECT $2, id, batch_id, CASE WHEN $2 = 'reserve' THEN 'reserved on approval'
+                                       ELSE 'released on approval: not payable' END FROM p
+         RETURNING id, payment_id
+       )
+       INSERT INTO ledger_entries (posting_id, account_id, amount_cents)
+       SELECT posting.id, a.id, CASE WHEN a.kind = $3 THEN p.amount_cents ELSE -p.amount_cents END
+         FROM posting JOIN p ON p.id = posting.payment_id
+         JOIN ledger_accounts a ON a.ref = p.source_id AND a.kind IN ($3, $4)`,
+      [batchId, kind, debitKind, creditKind],
+    );
+  }
+
+  await tx.query(
+    `INSERT INTO batch_aggregate_deltas (batch_id, source_id, branch_id, grp, count_delta, cents_delta)
+     SELECT batch_id, source_id, branch_id, CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
+            count(*), sum(amount_cents)
+       FROM payments WHERE batch_id = $1 GROUP BY 1, 2, 3, 4`,
+    [batchId],
+  );
+
+  // What Method does not know yet: each object is created once across all batches.
+  await tx.query(
+    `INSERT INTO provisioning (kind, ref)
+     SELECT 'individual', e.employee_id FROM employees e
+      WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM payments WHERE batch_id = $1 AND status = 'queued')
+     UNION ALL
+     SELECT 'liability_account', l.id::text FROM loans l
+      WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM payments WHERE batch_id = $1 AND status = 'queued')
+     UNION ALL
+     SELECT 'corporation', py.id::text FROM payors py
+      WHERE py.method_entity_id IS NULL
+        AND py.id IN (SELECT s.payor_id FROM sources s JOIN payments p USING (source_id) WHERE p.batch_id = $1)
+     UNION ALL
+     SELECT 'ach_account', a.id::text FROM source_bank_accounts a
+      WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM payments WHERE batch_id = $1)
+     ON CONFLICT (kind, ref) DO NOTHING`,
+    [batchId],
+  );
+
+  const remaining = await tx.query(
+    "SELECT count(*)::int AS n FROM payments WHERE batch_id = $1 AND status = 'queued'",
+    [batchId],
+  );
+  const status = remaining.rows[0].n > 0 ? 'executing' : 'completed_with_exceptions';
+  await tx.query('UPDATE batches SET status = $2, approved_at = now(), approved_by = $3 WHERE id = $1', [
+    batchId,
+    status,
+    actor.userId,
+  ]);
+  const totals = await tx.query(
+    `SELECT count(*) FILTER (WHERE status = 'queued')::int AS queued, count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled,
+            coalesce(sum(amount_cents) FILTER (WHERE status = 'queued'), 0) AS queued_cents
+       FROM payments WHERE batch_id = $1`,
+    [batchId],
+  );
+  await recordAudit(tx, actor, 'batch.approve', 'batch', batchId, {
+    queued: totals.rows[0].queued,
+    queuedCents: Number(totals.rows[0].queued_cents),
+    cancelledUnpayable: totals.rows[0].cancelled,
+  });
+  return true;
+}

@@ -1,0 +1,356 @@
+// Submission: workers claim runnable payments (SKIP LOCKED, with a lease), call Method with the
+// attempt's idempotency key — written before the call —, and record the outcome in one
+// transaction. An ambiguous outcome is resolved by looking the payment up at Method, then by
+// replaying the same key; a new attempt (and key) only when Method proves the old one absent.
+import type { MethodClient, MethodOutcome } from '../../method/client.js';
+import { isSentOrLater, mapMethodPaymentStatus } from '../../method/client.js';
+import type { Payment as MethodPayment } from '../../method/types.js';
+import type { PaymentStatus } from '../../shared/statuses.js';
+import { type Pool, withTransaction } from '../db.js';
+import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
+import { backoffMs } from './method.js';
+import { blockThrottle } from './throttle.js';
+
+export interface SubmitterOptions {
+  pool: Pool;
+  client: MethodClient;
+  leaseMs: number;
+  /** Retryable failures before a person has to look (needs_review). */
+  retryBudget: number;
+  log?: (obj: Record<string, unknown>, msg: string) => void;
+}
+
+export interface ClaimedPayment extends PaymentRow {
+  prev_status: PaymentStatus;
+  attempt_id: string;
+  idempotency_key: string;
+  /** Calls already made with this attempt's key: if any, Method may hold the payment. */
+  attempt_calls: number;
+  source_account: string | null;
+  destination_account: string | null;
+}
+
+export const PAYMENT_DESCRIPTION = 'LoanPay';
+
+/**
+ * Claims up to `limit` runnable payments in one transaction: lease, history row, and the attempt
+ * (a new one with a new key only when there is none or the last one is proven not to move money).
+ */
+export async function claimPayments(
+  pool: Pool,
+  limit: number,
+  leaseMs: number,
+  workerId: string,
+): Promise<ClaimedPayment[]> {
+  return withTransaction(pool, async (tx) => {
+    const claimed = await tx.query(
+      `WITH c AS (
+         SELECT p.id, p.status AS prev_status FROM payments p
+           JOIN batches b ON b.id = p.batch_id
+           JOIN loans l ON l.id = p.loan_id
+           JOIN source_bank_accounts s ON s.id = p.source_bank_account_id
+          WHERE p.status IN ('queued', 'retry_scheduled', 'unknown') AND p.next_run_at <= now()
+            AND ((NOT b.paused AND b.cancel_requested_at IS NULL) OR p.status = 'unknown')
+            AND (p.status = 'unknown' OR (l.method_account_id IS NOT NULL AND s.method_account_id IS NOT NULL))
+          ORDER BY p.next_run_at, p.batch_id, p.row_number
+          LIMIT $1
+          FOR UPDATE OF p SKIP LOCKED
+       )
+       UPDATE payments p SET status = 'submitting', lease_token = gen_random_uuid(),
+              lease_expires_at = now() + make_interval(secs => $2), updated_at = now(), version = version + 1
+         FROM c WHERE p.id = c.id
+       RETURNING p.*, c.prev_status`,
+      [limit, leaseMs / 1000],
+    );
+    if (claimed.rowCount === 0) return [];
+    const ids = claimed.rows.map((r) => r.id);
+    await tx.query(
+      `INSERT INTO payment_events (payment_id, from_status, to_status, cause, actor)
+       SELECT id, prev, 'submitting', 'worker', $3 FROM unnest($1::uuid[], $2::text[]) AS x (id, prev)`,
+      [ids, claimed.rows.map((r) => r.prev_status), workerId],
+    );
+    // New attempt where there is none or the current one is proven not to have moved money.
+    await tx.query(
+      `WITH need AS (
+         SELECT p.id, p.attempts FROM payments p LEFT JOIN payment_attempts a ON a.id = p.current_attempt_id
+          WHERE p.id = ANY ($1::uuid[]) AND (a.id IS NULL OR a.state IN ('absent', 'failed', 'cancelled'))
+       ), ins AS (
+         INSERT INTO payment_attempts (payment_id, attempt_no, idempotency_key)
+         SELECT id, attempts + 1, gen_random_uuid() FROM need RETURNING id, payment_id, attempt_no
+       )
+       UPDATE payments p SET current_attempt_id = ins.id, attempts = ins.attempt_no, retry_count = 0
+         FROM ins WHERE p.id = ins.payment_id`,
+      [ids],
+    );
+    const { rows } = await tx.query(
+      `SELECT p.*, a.id AS attempt_id, a.idempotency_key, a.calls AS attempt_calls, s.method_account_id AS source_account,
+              l.method_account_id AS destination_account
+         FROM payments p JOIN payment_attempts a ON a.id = p.current_attempt_id
+         JOIN loans l ON l.id = p.loan_id JOIN source_bank_accounts s ON s.id = p.source_bank_account_id
+        WHERE p.id = ANY ($1::uuid[])`,
+      [ids],
+    );
+    const prev = new Map(claimed.rows.map((r) => [r.id as string, r.prev_status as PaymentStatus]));
+    return rows.map((r) => ({ ...r, prev_status: prev.get(r.id)! })) as ClaimedPayment[];
+  });
+}
+
+type Resolution = {
+  to: PaymentStatus;
+  set?: Parameters<typeof transitionPayment>[2]['set'];
+  methodStatus?: string | null;
+  attemptState?: string;
+  detail?: Record<string, unknown>;
+};
+
+export class Submitter {
+  constructor(private readonly opts: SubmitterOptions) {}
+
+  /** Runs one claimed payment to its next resting status. */
+  async process(p: ClaimedPayment): Promise<void> {
+    let resolution: Resolution;
+    try {
+      resolution =
+        p.prev_status === 'unknown' || !p.source_account || !p.destination_account
+          ? await this.resolveUnknown(p)
+          : await this.submit(p);
+    } catch (err) {
+      // A bug or a database hiccup: leave the lease to expire; the sweeper moves it to unknown.
+      this.opts.log?.({ err, paymentId: p.id }, 'payment processing failed; the sweeper will pick it up');
+      return;
+    }
+    await this.record(p, resolution);
+  }
+
+  private metadata(p: ClaimedPayment) {
+    return {
+      loanpay_payment_id: p.id,
+      loanpay_attempt_id: p.attempt_id,
+      loanpay_batch_id: p.batch_id,
+      row: p.row_number,
+    };
+  }
+
+  private async submit(p: ClaimedPayment): Promise<Resolution> {
+    await this.countCall(p.attempt_id);
+    const outcome = await this.opts.client.createPayment(
+      {
+        amount: p.amount_cents,
+        source: p.source_account!,
+        destination: p.destination_account!,
+        description: PAYMENT_DESCRIPTION,
+        metadata: this.metadata(p),
+      },
+      p.idempotency_key,
+    );
+    return this.fromCreateOutcome(p, outcome);
+  }
+
+  private async fromCreateOutcome(
+    p: ClaimedPayment,
+    outcome: MethodOutcome<MethodPayment>,
+  ): Promise<Resolution> {
+    switch (outcome.kind) {
+      case 'ok':
+        return this.fromMethodPayment(p, outcome.data, { idemStatus: outcome.idemStatus });
+      case 'definite_failure': {
+        const e = outcome.error;
+        const detail = { httpStatus: outcome.status, type: e.type, code: e.code, subType: e.subType };
+        if (outcome.status === 400 || outcome.status === 422) {
+          return {
+            to: 'failed',
+            attemptState: 'failed',
+            set: {
+              failure_code: e.subType ?? e.type ?? `HTTP_${outcome.status}`,
+              failure_message: `${e.message} (${e.code})`,
+            },
+            detail,
+          };
+        }
+        return {
+          to: 'needs_review',
+          attemptState: 'failed',
+          set: { review_reason: `Method refused the payment: ${e.message} (HTTP ${outcome.status})` },
+          detail,
+        };
+      }
+      case 'retryable': {
+        if (outcome.replayedFailure) {
+          // The key's stored 500 will replay forever: find out whether Method holds a payment.
+          return {
+            to: 'unknown',
+            set: { next_run_at: new Date() },
+            detail: { reason: 'replayed_failure', httpStatus: outcome.status },
+          };
+        }
+        if (outcome.reason === 'rate_limited') {
+          const wait = outcome.retryAfterMs ?? 60_000;
+          await blockThrottle(this.opts.pool, wait).catch(() => {});
+          return {
+            to: 'retry_scheduled',
+            set: { next_run_at: new Date(Date.now() + wait) },
+            detail: { reason: 'rate_limited', retryAfterMs: wait },
+          };
+        }
+        return this.retryLater(p, { reason: outcome.reason, httpStatus: outcome.status });
+      }
+      case 'ambiguous':
+        return {
+          to: 'unknown',
+          set: {
+            next_run_at: new Date(Date.now() + backoffMs(p.retry_count, 500, 30_000)),
+            retry_count: p.retry_count + 1,
+          },
+          detail: { reason: outcome.reason },
+        };
+    }
+  }
+
+  private retryLater(p: ClaimedPayment, detail: Record<string, unknown>): Resolution {
+    if (p.retry_count + 1 > this.opts.retryBudget) {
+      return {
+        to: 'needs_review',
+        set: {
+          review_reason: `Method kept failing (${String(detail.reason)}) after ${p.retry_count + 1} tries; retry when Method is healthy`,
+          next_run_at: null,
+        },
+        detail,
+      };
+    }
+    return {
+      to: 'retry_scheduled',
+      set: { next_run_at: new Date(Date.now() + backoffMs(p.retry_count)), retry_count: p.retry_count + 1 },
+      detail,
+    };
+  }
+
+  private fromMethodPayment(
+    p: ClaimedPayment,
+    mp: MethodPayment,
+    detail: Record<string, unknown>,
+  ): Resolution {
+    const wasSent = p.method_was_sent || isSentOrLater(mp.status);
+    const mapped = mapMethodPaymentStatus(mp.status, { wasSent: p.method_was_sent });
+    const base = {
+      method_payment_id: mp.id,
+      method_status: mp.status,
+      method_was_sent: wasSent,
+      next_run_at: null,
+      retry_count: 0,
+    };
+    if (mapped === null) {
+      this.opts.log?.(
+        { paymentId: p.id, methodStatus: mp.status },
+        'unknown Method payment status; tracking continues',
+      );
+      return {
+        to: 'submitted',
+        methodStatus: mp.status,
+        attemptState: 'accepted',
+        set: base,
+        detail: { ...detail, unknownMethodStatus: mp.status },
+      };
+    }
+    const set: Resolution['set'] = { ...base };
+    if (mapped === 'failed' || mapped === 'returned') {
+      set.failure_code = mp.error?.sub_type ?? 'PAYMENT_FAILED';
+      set.failure_message = mp.error
+        ? `${mp.error.message} (${mp.error.code})`
+        : 'Method reported the payment failed';
+    }
+    if (mapped === 'needs_review')
+      set.review_reason =
+        'Method requires a reversal (reversal_required): approve it to re-pull from the source';
+    return { to: mapped, methodStatus: mp.status, attemptState: 'accepted', set, detail };
+  }
+
+  /**
+   * Where did an ambiguous attempt go? Look for any payment of ours at Method (metadata names our
+   * payment id); if there is none, replay the same key — Method either applies it now or replays
+   * what it stored. A replayed 500 with no payment at Method proves the attempt absent.
+   */
+  private async resolveUnknown(p: ClaimedPayment): Promise<Resolution> {
+    const found = await this.lookup(p);
+    if (found.kind === 'error') return this.retryLater(p, { reason: 'lookup_failed' });
+    if (found.kind === 'found') return this.fromMethodPayment(p, found.payment, { resolvedBy: 'lookup' });
+    if (!p.source_account || !p.destination_account) {
+      return {
+        to: 'needs_review',
+        set: { review_reason: 'The loan or source account is missing at Method' },
+      };
+    }
+    await this.countCall(p.attempt_id);
+    const outcome = await this.opts.client.createPayment(
+      {
+        amount: p.amount_cents,
+        source: p.source_account,
+        destination: p.destination_account,
+        description: PAYMENT_DESCRIPTION,
+        metadata: this.metadata(p),
+      },
+      p.idempotency_key,
+    );
+    if (outcome.kind === 'retryable' && outcome.replayedFailure) {
+      // Method stored a failure for this key and holds no payment of ours: the attempt is absent.
+      return {
+        to: 'retry_scheduled',
+        attemptState: 'absent',
+        set: { next_run_at: new Date(Date.now() + backoffMs(0)) },
+        detail: { reason: 'attempt_absent_after_replayed_failure' },
+      };
+    }
+    return this.fromCreateOutcome(p, outcome);
+  }
+
+  private async lookup(
+    p: ClaimedPayment,
+  ): Promise<{ kind: 'found'; payment: MethodPayment } | { kind: 'absent' } | { kind: 'error' }> {
+    if (!p.destination_account) return { kind: 'absent' };
+    let cursor: string | undefined;
+    for (let page = 0; page < 50; page++) {
+      const r = await this.opts.client.listPayments({
+        destination: p.destination_account,
+        page_limit: 100,
+        page_cursor: cursor,
+      });
+      if (r.kind !== 'ok') return { kind: 'error' };
+      const hit = r.data.items.find(
+        (mp) => (mp.metadata as Record<string, unknown> | null)?.loanpay_payment_id === p.id,
+      );
+      if (hit) return { kind: 'found', payment: hit };
+      cursor = r.data.pagination.pageCursorNext ?? undefined;
+      if (!cursor) return { kind: 'absent' };
+    }
+    return { kind: 'error' };
+  }
+
+  private async countCall(attemptId: string) {
+    await this.opts.pool.query('UPDATE payment_attempts SET calls = calls + 1 WHERE id = $1', [attemptId]);
+  }
+
+  /** One transaction: status (only if we still hold the lease), history, attempt, ledger, aggregates. */
+  private async record(p: ClaimedPayment, r: Resolution): Promise<void> {
+    await withTransaction(this.opts.pool, async (tx) => {
+      const moved = await transitionPayment(tx, p, {
+        to: r.to,
+        cause: 'worker',
+        methodStatus: r.methodStatus ?? null,
+        detail: r.detail,
+        leaseToken: p.lease_token,
+        set: { lease_token: null, lease_expires_at: null, ...(r.set ?? {}) },
+      });
+      if (!moved) return; // lease lost: a later owner decides; our result changes nothing
+      await tx.query(
+        `UPDATE payment_attempts SET last_outcome = $2, state = coalesce($3, state),
+                method_payment_id = coalesce($4, method_payment_id), last_error = $5 WHERE id = $1`,
+        [
+          p.attempt_id,
+          r.to,
+          r.attemptState ?? null,
+          r.set?.method_payment_id ?? null,
+          r.detail ? JSON.stringify(r.detail) : null,
+        ],
+      );
+    });
+  }
+}

@@ -1,0 +1,94 @@
+// The sweeper: nothing waits forever unseen. Expired leases become `unknown` (the call may have
+// reached Method), payments whose Method account could not be created go to a person, and batch
+// statuses follow their payments.
+import type { Pool } from '../db.js';
+import { withTransaction } from '../db.js';
+import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
+
+export async function sweepExpiredLeases(pool: Pool, limit = 500): Promise<number> {
+  const { rows } = await pool.query<PaymentRow>(
+    `SELECT * FROM payments WHERE status = 'submitting' AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT $1`,
+    [limit],
+  );
+  let moved = 0;
+  for (const p of rows) {
+    const ok = await withTransaction(pool, (tx) =>
+      transitionPayment(tx, p, {
+        to: 'unknown',
+        cause: 'sweeper',
+        leaseToken: p.lease_token,
+        detail: {
+          reason: 'lease expired: the worker stopped mid-call; resolved by looking the payment up at Method',
+        },
+        set: { lease_token: null, lease_expires_at: null, next_run_at: new Date() },
+      }),
+    );
+    if (ok) moved++;
+  }
+  return moved;
+}
+
+/** Payments waiting for an account Method refused to create: a person decides. */
+export async function sweepBlockedByProvisioning(pool: Pool, limit = 1000): Promise<number> {
+  const { rows } = await pool.query<PaymentRow & { reason: string }>(
+    `SELECT p.*, j.kind || ' ' || j.ref || ': ' || coalesce(j.last_error, 'failed') AS reason
+       FROM payments p
+       JOIN employees e ON e.employee_id = p.employee_id
+       JOIN provisioning j ON (j.kind = 'liability_account' AND j.ref = p.loan_id::text)
+                           OR (j.kind = 'ach_account' AND j.ref = p.source_bank_account_id::text)
+                           OR (j.kind = 'individual' AND j.ref = p.employee_id)
+      WHERE p.status IN ('queued', 'retry_scheduled') AND j.status = 'failed'
+      LIMIT $1`,
+    [limit],
+  );
+  let moved = 0;
+  for (const p of rows) {
+    const ok = await withTransaction(pool, (tx) =>
+      transitionPayment(tx, p, {
+        to: 'needs_review',
+        cause: 'sweeper',
+        detail: { reason: p.reason },
+        set: {
+          review_reason: `Method could not set up an account for this payment (${p.reason})`,
+          next_run_at: null,
+        },
+      }),
+    );
+    if (ok) moved++;
+  }
+  return moved;
+}
+
+/**
+ * A batch's status after approval is derived from its payments (api.md): while any is not final it
+ * is executing (or paused/cancelling), then completed, completed_with_exceptions or cancelled.
+ */
+export async function refreshBatchStatuses(pool: Pool, batchId?: string): Promise<void> {
+  await pool.query(
+    `WITH s AS (
+       SELECT b.id, b.status, b.paused, b.cancel_requested_at,
+              count(p.*) FILTER (WHERE p.status NOT IN ('paid', 'failed', 'returned', 'cancelled')) AS open,
+              count(p.*) FILTER (WHERE p.status <> 'paid') AS not_paid
+         FROM batches b JOIN payments p ON p.batch_id = b.id
+        WHERE b.approved_at IS NOT NULL AND ($1::uuid IS NULL OR b.id = $1)
+          AND b.status IN ('approved', 'executing', 'paused', 'completed', 'completed_with_exceptions', 'cancelling')
+        GROUP BY b.id
+     )
+     UPDATE batches b SET status = CASE
+         WHEN s.open > 0 AND s.cancel_requested_at IS NOT NULL THEN 'cancelling'
+         WHEN s.open > 0 AND s.paused THEN 'paused'
+         WHEN s.open > 0 THEN 'executing'
+         WHEN s.cancel_requested_at IS NOT NULL THEN 'cancelled'
+         WHEN s.not_paid = 0 THEN 'completed'
+         ELSE 'completed_with_exceptions' END
+       FROM s WHERE b.id = s.id
+        AND b.status IS DISTINCT FROM CASE
+         WHEN s.open > 0 AND s.cancel_requested_at IS NOT NULL THEN 'cancelling'
+         WHEN s.open > 0 AND s.paused THEN 'paused'
+         WHEN s.open > 0 THEN 'executing'
+         WHEN s.cancel_requested_at IS NOT NULL THEN 'cancelled'
+         WHEN s.not_paid = 0 THEN 'completed'
+         ELSE 'completed_with_exceptions' END`,
+    [batchId ?? null],
+  );
+}

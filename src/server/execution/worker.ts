@@ -1,0 +1,172 @@
+// A worker process's loops: provisioning, submission (paced by the shared throttle), and the
+// sweeper. Any number of processes can run them against one database; nothing in memory matters
+// for correctness — leases, keys and statuses live in PostgreSQL.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { MethodClient } from '../../method/client.js';
+import { cancelAtMethod } from '../batches/controls.js';
+import type { Preflight } from '../batches/preflight.js';
+import type { Pool } from '../db.js';
+import type { Cipher } from '../secrets.js';
+import { claimProvisioning, Provisioner } from './provisioner.js';
+import { claimPayments, Submitter } from './submitter.js';
+import { refreshBatchStatuses, sweepBlockedByProvisioning, sweepExpiredLeases } from './sweeper.js';
+import { takeToken } from './throttle.js';
+
+export interface WorkerOptions {
+  pool: Pool;
+  client: MethodClient;
+  cipher: Cipher;
+  logger: Logger;
+  /** In-flight Method calls of this process. */
+  concurrency: number;
+  paymentsPerMinute: number;
+  leaseMs?: number;
+  retryBudget?: number;
+  idleMs?: number;
+  sweepEveryMs?: number;
+  /** Retries review pre-flights Method could not answer. */
+  preflight?: Preflight | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Worker {
+  readonly id = `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private readonly submitter: Submitter;
+  private readonly provisioner: Provisioner;
+  private readonly leaseMs: number;
+  private readonly idleMs: number;
+  private readonly sweepEveryMs: number;
+  private inFlight = 0;
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.leaseMs = opts.leaseMs ?? 60_000;
+    this.idleMs = opts.idleMs ?? 250;
+    this.sweepEveryMs = opts.sweepEveryMs ?? 5_000;
+    const log = (obj: Record<string, unknown>, msg: string) => opts.logger.warn(obj, msg);
+    this.submitter = new Submitter({
+      pool: opts.pool,
+      client: opts.client,
+      leaseMs: this.leaseMs,
+      retryBudget: opts.retryBudget ?? 8,
+      log,
+    });
+    this.provisioner = new Provisioner({
+      pool: opts.pool,
+      client: opts.client,
+      cipher: opts.cipher,
+      leaseMs: this.leaseMs,
+      retryBudget: opts.retryBudget ?? 8,
+      log,
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loops = [
+      this.guard('provisioning', () => this.provisionLoop()),
+      this.guard('submission', () => this.submitLoop()),
+      this.guard('sweeper', () => this.sweepLoop()),
+    ];
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.allSettled(this.loops);
+  }
+
+  private async guard(name: string, loop: () => Promise<void>): Promise<void> {
+    while (this.running) {
+      try {
+        await loop();
+      } catch (err) {
+        this.opts.logger.error({ err, loop: name }, 'worker loop error; restarting it');
+        await sleep(1000);
+      }
+    }
+  }
+
+  /** Runs `task` for each item with at most `limit` in flight overall. */
+  private async runBounded<T>(items: T[], task: (item: T) => Promise<void>): Promise<void> {
+    await Promise.all(
+      items.map(async (item) => {
+        this.inFlight++;
+        try {
+          await task(item);
+        } finally {
+          this.inFlight--;
+        }
+      }),
+    );
+  }
+
+  private async provisionLoop(): Promise<void> {
+    while (this.running) {
+      const jobs = await claimProvisioning(this.opts.pool, this.opts.concurrency, this.leaseMs);
+      if (jobs.length === 0) {
+        await sleep(this.idleMs);
+        continue;
+      }
+      await this.runBounded(jobs, (j) => this.provisioner.process(j));
+    }
+  }
+
+  private async submitLoop(): Promise<void> {
+    const slots = new Set<Promise<void>>();
+    while (this.running) {
+      if (slots.size >= this.opts.concurrency) {
+        await Promise.race(slots);
+        continue;
+      }
+      const want = this.opts.concurrency - slots.size;
+      let n = want;
+      if (this.opts.paymentsPerMinute > 0) {
+        const t = await takeToken(this.opts.pool, this.opts.paymentsPerMinute);
+        if (!t.granted) {
+          await sleep(Math.min(t.waitMs, 1000));
+          continue;
+        }
+        n = 1;
+      }
+      const claimed = await claimPayments(this.opts.pool, n, this.leaseMs, this.id);
+      if (claimed.length === 0) {
+        if (this.opts.paymentsPerMinute > 0) await this.returnToken();
+        if (slots.size > 0) await Promise.race([...slots, sleep(this.idleMs)]);
+        else await sleep(this.idleMs);
+        continue;
+      }
+      for (const p of claimed) {
+        const slot: Promise<void> = this.submitter.process(p).finally(() => slots.delete(slot));
+        slots.add(slot);
+      }
+    }
+    await Promise.allSettled(slots);
+  }
+
+  /** A token taken when there was nothing to submit goes back, so idle time does not waste budget. */
+  private async returnToken(): Promise<void> {
+    await this.opts.pool.query('UPDATE throttles SET tokens = least(capacity, tokens + 1) WHERE name = $1', [
+      'method_payment_creates',
+    ]);
+  }
+
+  private async sweepLoop(): Promise<void> {
+    while (this.running) {
+      await sweepExpiredLeases(this.opts.pool);
+      await sweepBlockedByProvisioning(this.opts.pool);
+      await cancelAtMethod(this.opts.pool, this.opts.client);
+      await refreshBatchStatuses(this.opts.pool);
+      await this.opts.preflight?.retryIncomplete();
+      const deadline = Date.now() + this.sweepEveryMs;
+      while (this.running && Date.now() < deadline) await sleep(Math.min(200, this.sweepEveryMs));
+    }
+  }
+
+  get busy(): number {
+    return this.inFlight;
+  }
+}
