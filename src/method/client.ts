@@ -300,7 +300,11 @@ export class MethodClient {
   }
 
   deleteWebhook(webhookId: string, opts?: CallOptions) {
-    return this.send<null>({ method: 'DELETE', path: `/webhooks/${seg(webhookId)}`, timeoutMs: opts?.timeoutMs });
+    return this.send<null>({
+      method: 'DELETE',
+      path: `/webhooks/${seg(webhookId)}`,
+      timeoutMs: opts?.timeoutMs,
+    });
   }
 
   getEvent(eventId: string, opts?: CallOptions) {
@@ -351,9 +355,7 @@ export class MethodClient {
     return { ...rest, data: outcome.data as T };
   }
 
-  private async exchange(
-    req: RawRequest,
-  ): Promise<
+  private async exchange(req: RawRequest): Promise<
     | {
         kind: 'ok';
         status: number;
@@ -515,7 +517,12 @@ export function classify(res: RawResponse):
   return {
     kind: 'definite_failure',
     status: res.status,
-    error: error ?? { type: 'unknown', code: res.status, subType: 'UNKNOWN', message: res.body.slice(0, 500) },
+    error: error ?? {
+      type: 'unknown',
+      code: res.status,
+      subType: 'UNKNOWN',
+      message: res.body.slice(0, 500),
+    },
     idemStatus,
   };
 }
@@ -591,9 +598,15 @@ export function mapMethodPaymentStatus(
 
 /** Statuses that mean the money reached the networks: a later `failed` is a return. */
 export function isSentOrLater(methodStatus: string): boolean {
-  return ['sent', 'posted', 'settled', 'reversal_required', 'reversal_processing', 'reversed', 'cashed'].includes(
-    methodStatus,
-  );
+  return [
+    'sent',
+    'posted',
+    'settled',
+    'reversal_required',
+    'reversal_processing',
+    'reversed',
+    'cashed',
+  ].includes(methodStatus);
 }
 
 // ---- internals ----------------------------------------------------------------------------------

@@ -17,7 +17,13 @@ export type Metadata = Record<string, unknown>;
 
 export type EntityStatus = Open<'incomplete' | 'active' | 'disabled'>;
 export type EntityType = Open<
-  'individual' | 'corporation' | 'c_corporation' | 's_corporation' | 'llc' | 'partnership' | 'sole_proprietorship'
+  | 'individual'
+  | 'corporation'
+  | 'c_corporation'
+  | 's_corporation'
+  | 'llc'
+  | 'partnership'
+  | 'sole_proprietorship'
 >;
 
 export interface EntityAddress {
@@ -107,7 +113,9 @@ export interface EntityVerificationSession {
 // ---- merchants ------------------------------------------------------------------------------------
 
 /** Method's enum holds both spellings of the student-loan type; compare with `isStudentLoanType`. */
-export type MerchantType = Open<'student_loans' | 'student_loan' | 'credit_card' | 'auto_loan' | 'mortgage' | 'personal_loan'>;
+export type MerchantType = Open<
+  'student_loans' | 'student_loan' | 'credit_card' | 'auto_loan' | 'mortgage' | 'personal_loan'
+>;
 
 export interface Merchant {
   id: string;
@@ -184,7 +192,11 @@ export interface Account {
 }
 
 export type CreateAccountRequest =
-  | { holder_id: string; ach: { routing: string; number: string; type: 'checking' | 'savings' }; metadata?: Metadata }
+  | {
+      holder_id: string;
+      ach: { routing: string; number: string; type: 'checking' | 'savings' };
+      metadata?: Metadata;
+    }
   | { holder_id: string; liability: { mch_id: string; account_number: string }; metadata?: Metadata };
 
 export interface ListAccountsQuery {
@@ -282,7 +294,9 @@ export interface ListPaymentsQuery {
   page_cursor?: string;
 }
 
-export type ReversalStatus = Open<'pending_approval' | 'pending' | 'processing' | 'sent' | 'failed' | 'pending_settlement'>;
+export type ReversalStatus = Open<
+  'pending_approval' | 'pending' | 'processing' | 'sent' | 'failed' | 'pending_settlement'
+>;
 
 export interface Reversal {
   id: string;

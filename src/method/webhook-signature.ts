@@ -22,7 +22,10 @@ export function webhookHeaders(opts: {
   timestampSeconds?: number;
 }): Record<string, string> {
   const ts = opts.timestampSeconds ?? Math.floor(Date.now() / 1000);
-  const headers: Record<string, string> = { 'content-type': 'application/json', [TIMESTAMP_HEADER]: String(ts) };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    [TIMESTAMP_HEADER]: String(ts),
+  };
   if (opts.authToken) headers.authorization = webhookAuthorization(opts.authToken);
   if (opts.hmacSecret) headers[SIGNATURE_HEADER] = signWebhook(opts.hmacSecret, ts, opts.rawBody);
   return headers;
@@ -51,14 +54,16 @@ export function verifyWebhook(opts: {
   };
   if (opts.authToken) {
     const got = header('authorization') ?? '';
-    if (!safeEqual(got, webhookAuthorization(opts.authToken))) return { ok: false, reason: 'bad_authorization' };
+    if (!safeEqual(got, webhookAuthorization(opts.authToken)))
+      return { ok: false, reason: 'bad_authorization' };
   }
   if (opts.hmacSecret) {
     const signature = header(SIGNATURE_HEADER);
     const ts = header(TIMESTAMP_HEADER);
     if (!signature || !ts || !/^\d+$/.test(ts)) return { ok: false, reason: 'missing_signature' };
     const now = opts.nowSeconds ?? Math.floor(Date.now() / 1000);
-    if (Math.abs(now - Number(ts)) > (opts.toleranceSeconds ?? 300)) return { ok: false, reason: 'stale_timestamp' };
+    if (Math.abs(now - Number(ts)) > (opts.toleranceSeconds ?? 300))
+      return { ok: false, reason: 'stale_timestamp' };
     if (!safeEqual(signature.toLowerCase(), signWebhook(opts.hmacSecret, ts, opts.rawBody))) {
       return { ok: false, reason: 'bad_signature' };
     }

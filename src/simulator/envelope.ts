@@ -35,7 +35,10 @@ export function notFound(what: string, id: string): MethodApiError {
   return new MethodApiError(404, 'INVALID_REQUEST', 'NOT_FOUND', `${what} with id ${id} could not be found.`);
 }
 
-export function okBody<T>(data: T, message: string | null = null): { success: true; data: T; message: string | null } {
+export function okBody<T>(
+  data: T,
+  message: string | null = null,
+): { success: true; data: T; message: string | null } {
   return { success: true, data, message };
 }
 

@@ -72,7 +72,8 @@ export function parseFaults(input: unknown): Partial<Faults> {
   const out: Partial<Faults> = {};
   for (const [key, value] of Object.entries(input)) {
     if ((RATES as readonly string[]).includes(key)) {
-      if (typeof value !== 'number' || !(value >= 0 && value <= 1)) problems.push(`${key} must be a number from 0 to 1`);
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+        problems.push(`${key} must be a number from 0 to 1`);
       else out[key as RateFault] = value;
     } else if ((DURATIONS as readonly string[]).includes(key)) {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 600_000) {

@@ -41,7 +41,9 @@ export const FINAL_STATUSES = new Set(['posted', 'failed', 'canceled', 'reversed
 
 /** Whether the timer moves a payment in this status (reversal_required waits for approval). */
 export function movesOnItsOwn(status: string): boolean {
-  return status === 'pending' || status === 'processing' || status === 'sent' || status === 'reversal_processing';
+  return (
+    status === 'pending' || status === 'processing' || status === 'sent' || status === 'reversal_processing'
+  );
 }
 
 /** V1's simulation table plus `failed` and `posted` (method.md §7.2). */
@@ -63,7 +65,8 @@ export function checkSimulatedTransition(from: string, to: unknown, errorCode: u
     return needsCode && to !== 'reversal_processing' ? { status: to, errorCode: 10001 } : { status: to };
   }
   const code = typeof errorCode === 'string' ? Number(errorCode) : errorCode;
-  if (typeof code !== 'number' || !Number.isInteger(code)) throw invalid('INVALID_REQUEST', '"error_code" must be a number.');
+  if (typeof code !== 'number' || !Number.isInteger(code))
+    throw invalid('INVALID_REQUEST', '"error_code" must be a number.');
   paymentError(code);
   return { status: to, errorCode: code };
 }

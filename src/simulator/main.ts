@@ -2,7 +2,7 @@
 // PostgreSQL (SIMULATOR_DATABASE_URL, DATABASE_URL, or the embedded cluster in DATA_DIR).
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../server/config.js';
-import { ensureDatabase, startEmbeddedPostgres, type EmbeddedDatabase } from '../server/embedded-pg.js';
+import { type EmbeddedDatabase, ensureDatabase, startEmbeddedPostgres } from '../server/embedded-pg.js';
 import { createLogger } from '../server/runtime.js';
 import { SIMULATOR_DATABASE, startConfiguredSimulator } from './start.js';
 
@@ -22,7 +22,10 @@ async function main(): Promise<void> {
   let embedded: EmbeddedDatabase | null = null;
   let databaseUrl = process.env.SIMULATOR_DATABASE_URL?.trim() || process.env.DATABASE_URL?.trim();
   if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'pg'), log: (m) => logger.info(m) });
+    embedded = await startEmbeddedPostgres({
+      dataDir: path.join(config.dataDir, 'pg'),
+      log: (m) => logger.info(m),
+    });
     await ensureDatabase(embedded.url, SIMULATOR_DATABASE);
     databaseUrl = embedded.urlFor(SIMULATOR_DATABASE);
   }
@@ -37,7 +40,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
-  process.stdout.write(`Method simulator listening at ${sim.url} (any "Bearer sk_..." key; GET ${sim.url}/simulator/stats)\n`);
+  process.stdout.write(
+    `Method simulator listening at ${sim.url} (any "Bearer sk_..." key; GET ${sim.url}/simulator/stats)\n`,
+  );
 }
 
 main().catch((err) => {

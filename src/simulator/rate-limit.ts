@@ -25,7 +25,8 @@ export class RollingRateLimiter {
       w = { times: [], head: 0, blockedUntil: 0 };
       this.windows.set(key, w);
     }
-    if (now < w.blockedUntil) return { allowed: false, retryAfterSeconds: Math.ceil((w.blockedUntil - now) / 1000) };
+    if (now < w.blockedUntil)
+      return { allowed: false, retryAfterSeconds: Math.ceil((w.blockedUntil - now) / 1000) };
     while (w.head < w.times.length && w.times[w.head] <= now - this.windowMs) w.head++;
     if (w.head > 1024) {
       w.times = w.times.slice(w.head);

@@ -11,7 +11,7 @@ import type {
   Webhook,
 } from '../method/types.js';
 import { findMerchant, merchantAcceptsPayments } from './catalogue.js';
-import { invalid, MethodApiError } from './envelope.js';
+import { invalid, type MethodApiError } from './envelope.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -52,18 +52,32 @@ function isRealDate(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
   if (!m) return false;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
+  return (
+    d.getUTCFullYear() === Number(m[1]) &&
+    d.getUTCMonth() === Number(m[2]) - 1 &&
+    d.getUTCDate() === Number(m[3])
+  );
 }
 
 // ---- entities -------------------------------------------------------------------------------------
 
-const CORPORATE_TYPES = ['corporation', 'c_corporation', 's_corporation', 'llc', 'partnership', 'sole_proprietorship'];
+const CORPORATE_TYPES = [
+  'corporation',
+  'c_corporation',
+  's_corporation',
+  'llc',
+  'partnership',
+  'sole_proprietorship',
+];
 
 export function buildEntity(body: unknown, now: string): Entity {
   if (!isObject(body)) throw invalid('INVALID_REQUEST', 'Request body must be an object.');
   const type = body.type;
   if (typeof type !== 'string' || (type !== 'individual' && !CORPORATE_TYPES.includes(type))) {
-    throw invalid('INVALID_REQUEST', '"type" must be one of [individual, corporation, c_corporation, s_corporation, llc, partnership, sole_proprietorship].');
+    throw invalid(
+      'INVALID_REQUEST',
+      '"type" must be one of [individual, corporation, c_corporation, s_corporation, llc, partnership, sole_proprietorship].',
+    );
   }
   const metadata = checkMetadata(body.metadata);
   let address: Entity['address'] = null;
@@ -83,13 +97,20 @@ export function buildEntity(body: unknown, now: string): Entity {
   if (type === 'individual') {
     if (!isObject(body.individual)) throw invalid('INVALID_REQUEST', '"individual" is required.');
     const i = body.individual;
-    const dob = optString(i, 'dob', 'individual.dob', /^\d{4}-\d{2}-\d{2}$/, 'must be in the format YYYY-MM-DD');
+    const dob = optString(
+      i,
+      'dob',
+      'individual.dob',
+      /^\d{4}-\d{2}-\d{2}$/,
+      'must be in the format YYYY-MM-DD',
+    );
     if (dob !== null && (!isRealDate(dob) || dob > now.slice(0, 10))) {
       throw invalid('INVALID_REQUEST', '"individual.dob" must be a valid date in the past.');
     }
     const ssn = optString(i, 'ssn', 'individual.ssn', /^\d{9}$/, 'must be 9 digits');
     const ssn4 = optString(i, 'ssn_4', 'individual.ssn_4', /^\d{4}$/, 'must be 4 digits');
-    if (ssn && ssn4) throw invalid('INVALID_REQUEST', '"individual.ssn" and "individual.ssn_4" are mutually exclusive.');
+    if (ssn && ssn4)
+      throw invalid('INVALID_REQUEST', '"individual.ssn" and "individual.ssn_4" are mutually exclusive.');
     individual = {
       first_name: optString(i, 'first_name', 'individual.first_name'),
       last_name: optString(i, 'last_name', 'individual.last_name'),
@@ -120,7 +141,12 @@ export function buildEntity(body: unknown, now: string): Entity {
     verification:
       type === 'individual'
         ? {
-            identity: { verified: false, matched: false, latest_verification_session: null, methods: ['kba', 'byo_kyc'] },
+            identity: {
+              verified: false,
+              matched: false,
+              latest_verification_session: null,
+              methods: ['kba', 'byo_kyc'],
+            },
             phone: { verified: false, latest_verification_session: null, methods: ['byo_sms', 'sms', 'sna'] },
           }
         : null,
@@ -147,20 +173,28 @@ export function verifyEntity(
 ): { session: EntityVerificationSession; entity: Entity } {
   if (!isObject(body)) throw invalid('INVALID_REQUEST', 'Request body must be an object.');
   const { type, method } = body;
-  if (type !== 'phone' && type !== 'identity') throw invalid('INVALID_REQUEST', '"type" must be one of [phone, identity].');
+  if (type !== 'phone' && type !== 'identity')
+    throw invalid('INVALID_REQUEST', '"type" must be one of [phone, identity].');
   if (typeof method !== 'string') throw invalid('INVALID_REQUEST', '"method" is required.');
   if (entity.type !== 'individual' || !entity.individual || !entity.verification) {
-    throw invalid('INVALID_VERIFICATION', 'Verification sessions are only available for individual entities.');
+    throw invalid(
+      'INVALID_VERIFICATION',
+      'Verification sessions are only available for individual entities.',
+    );
   }
   const allowed = type === 'phone' ? ['byo_sms', 'sms', 'sna'] : ['kba', 'byo_kyc'];
-  if (!allowed.includes(method)) throw invalid('INVALID_REQUEST', `"method" must be one of [${allowed.join(', ')}].`);
+  if (!allowed.includes(method))
+    throw invalid('INVALID_REQUEST', `"method" must be one of [${allowed.join(', ')}].`);
   if (!isObject(body[method])) throw invalid('INVALID_REQUEST', `"${method}" is required.`);
   const ind = entity.individual;
   if (type === 'phone' && !ind.phone) {
     throw invalid('INVALID_VERIFICATION', 'The entity requires a phone number before phone verification.');
   }
   if (type === 'identity' && !(ind.first_name && ind.last_name && ind.phone)) {
-    throw invalid('INVALID_VERIFICATION', 'The entity requires a name and phone number before identity verification.');
+    throw invalid(
+      'INVALID_VERIFICATION',
+      'The entity requires a name and phone number before identity verification.',
+    );
   }
   const session: EntityVerificationSession = {
     id: newId('evf'),
@@ -178,7 +212,8 @@ export function verifyEntity(
   part.verified = true;
   part.latest_verification_session = session.id;
   if (type === 'identity') verification.identity.matched = true;
-  const active = verification.phone.verified && verification.identity.verified && entity.status !== 'disabled';
+  const active =
+    verification.phone.verified && verification.identity.verified && entity.status !== 'disabled';
   return {
     session,
     entity: {
@@ -234,7 +269,12 @@ export function buildAccount(body: unknown, holder: Entity | undefined, now: str
   if (isObject(body.liability) && body.ach === undefined) {
     const l = body.liability;
     if (typeof l.mch_id !== 'string') throw invalid('INVALID_REQUEST', '"liability.mch_id" is required.');
-    const number = typeof l.account_number === 'string' ? l.account_number : typeof l.number === 'string' ? l.number : null;
+    const number =
+      typeof l.account_number === 'string'
+        ? l.account_number
+        : typeof l.number === 'string'
+          ? l.number
+          : null;
     if (number === null || !/^[0-9A-Za-z-]{4,32}$/.test(number)) {
       throw invalid('INVALID_REQUEST', '"liability.account_number" is required.');
     }
@@ -288,7 +328,10 @@ export function paymentAccountIds(body: unknown): string[] {
 }
 
 /** POST /payments validation in the order Method reports (method.md §5.1, §5.5, §10). */
-export function validatePayment(body: unknown, accounts: Map<string, AccountWithHolder>): ValidPaymentRequest {
+export function validatePayment(
+  body: unknown,
+  accounts: Map<string, AccountWithHolder>,
+): ValidPaymentRequest {
   if (!isObject(body)) throw invalid('INVALID_REQUEST', 'Request body must be an object.');
   const { amount, source, destination, description } = body;
   if (amount === undefined || amount === null) throw invalid('INVALID_REQUEST', '"amount" is required.');
@@ -300,35 +343,47 @@ export function validatePayment(body: unknown, accounts: Map<string, AccountWith
   }
   if (typeof source !== 'string') throw invalid('INVALID_REQUEST', '"source" is required.');
   if (typeof destination !== 'string') throw invalid('INVALID_REQUEST', '"destination" is required.');
-  if (description === undefined || description === null) throw invalid('INVALID_REQUEST', '"description" is required.');
+  if (description === undefined || description === null)
+    throw invalid('INVALID_REQUEST', '"description" is required.');
   if (typeof description !== 'string' || description.length === 0 || description.length > 10) {
     throw invalid('INVALID_ACH_DESCRIPTION', '"description" must be a string of 1 to 10 characters.');
   }
   const metadata = checkMetadata(body.metadata, 'MAX_PAYMENT_METADATA_SIZE_EXCEEDED');
-  if (source === destination) throw invalid('INVALID_TRANSFER', 'The source and destination cannot be the same account.');
+  if (source === destination)
+    throw invalid('INVALID_TRANSFER', 'The source and destination cannot be the same account.');
 
   const src = accounts.get(source);
   if (!src) throw invalid('INVALID_SOURCE', `Source account with id ${source} could not be found.`);
-  if (src.account.type === 'liability') throw invalid('INVALID_SOURCE_LIABILITY', 'A liability account cannot be a payment source.');
+  if (src.account.type === 'liability')
+    throw invalid('INVALID_SOURCE_LIABILITY', 'A liability account cannot be a payment source.');
   if (src.account.type !== 'ach' || src.account.status !== 'active') {
     throw invalid('INVALID_SOURCE', 'The source account must be an active ACH account.');
   }
-  if (src.holder.status !== 'active') throw invalid('INVALID_SOURCE_HOLDER', 'The source account holder is not active.');
+  if (src.holder.status !== 'active')
+    throw invalid('INVALID_SOURCE_HOLDER', 'The source account holder is not active.');
   if (!src.account.products.includes('payment')) {
     throw invalid('INVALID_SOURCE_CAPABILITIES', 'The source account does not have the payment product.');
   }
   if (!src.holder.products.includes('payment')) {
-    throw invalid('INVALID_SOURCE_HOLDER_CAPABILITIES', 'The source account holder does not have the payment product.');
+    throw invalid(
+      'INVALID_SOURCE_HOLDER_CAPABILITIES',
+      'The source account holder does not have the payment product.',
+    );
   }
 
   const dst = accounts.get(destination);
-  if (!dst) throw invalid('INVALID_DESTINATION', `Destination account with id ${destination} could not be found.`);
-  if (dst.account.status !== 'active') throw invalid('INVALID_DESTINATION', 'The destination account is not active.');
+  if (!dst)
+    throw invalid('INVALID_DESTINATION', `Destination account with id ${destination} could not be found.`);
+  if (dst.account.status !== 'active')
+    throw invalid('INVALID_DESTINATION', 'The destination account is not active.');
   if (dst.holder.status !== 'active') {
     throw invalid('INVALID_DESTINATION_HOLDER', 'The destination account holder is not active.');
   }
   if (!dst.account.products.includes('payment')) {
-    throw invalid('INVALID_DESTINATION_CAPABILITIES', 'The destination account does not have the payment product.');
+    throw invalid(
+      'INVALID_DESTINATION_CAPABILITIES',
+      'The destination account does not have the payment product.',
+    );
   }
   return { amount, source: src, destination: dst, description, metadata };
 }
@@ -398,24 +453,60 @@ function addBusinessDays(iso: string, days: number): string {
 }
 
 export const PAYMENT_ERRORS: Record<number, { type: string; sub_type: string; message: string }> = {
-  10001: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_INSUFFICIENT_FUNDS', message: 'Payment failed due to insufficient funds.' },
-  10002: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_UNAUTHORIZED', message: 'Payment failed as it was reported unauthorized.' },
-  10003: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_INVALID_ACCOUNT', message: 'Payment failed due to an invalid account.' },
-  10005: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_UNAUTHORIZED_SOURCE', message: 'Payment failed: unauthorized source.' },
-  10006: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_UNAUTHORIZED_DESTINATION', message: 'Payment failed: unauthorized destination.' },
-  10007: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_INVALID_SOURCE_ACCOUNT', message: 'Payment failed: invalid source account.' },
-  10008: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_INVALID_DESTINATION_ACCOUNT', message: 'Payment failed: invalid destination account.' },
+  10001: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_INSUFFICIENT_FUNDS',
+    message: 'Payment failed due to insufficient funds.',
+  },
+  10002: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_UNAUTHORIZED',
+    message: 'Payment failed as it was reported unauthorized.',
+  },
+  10003: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_INVALID_ACCOUNT',
+    message: 'Payment failed due to an invalid account.',
+  },
+  10005: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_UNAUTHORIZED_SOURCE',
+    message: 'Payment failed: unauthorized source.',
+  },
+  10006: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_UNAUTHORIZED_DESTINATION',
+    message: 'Payment failed: unauthorized destination.',
+  },
+  10007: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_INVALID_SOURCE_ACCOUNT',
+    message: 'Payment failed: invalid source account.',
+  },
+  10008: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_INVALID_DESTINATION_ACCOUNT',
+    message: 'Payment failed: invalid destination account.',
+  },
   10009: {
     type: 'PAYMENT_FAILED',
     sub_type: 'PAYMENT_REJECTED_BY_DESTINATION_INSTITUTION',
     message: 'Payment was rejected by the destination institution.',
   },
-  10010: { type: 'PAYMENT_FAILED', sub_type: 'PAYMENT_REJECTED_INVALID_AMOUNT', message: 'Payment was rejected: invalid amount.' },
+  10010: {
+    type: 'PAYMENT_FAILED',
+    sub_type: 'PAYMENT_REJECTED_INVALID_AMOUNT',
+    message: 'Payment was rejected: invalid amount.',
+  },
 };
 
 export function paymentError(code: number): Payment['error'] {
   const e = PAYMENT_ERRORS[code];
-  if (!e) throw invalid('INVALID_REQUEST', `"error_code" must be one of [${Object.keys(PAYMENT_ERRORS).join(', ')}].`);
+  if (!e)
+    throw invalid(
+      'INVALID_REQUEST',
+      `"error_code" must be one of [${Object.keys(PAYMENT_ERRORS).join(', ')}].`,
+    );
   return { ...e, code };
 }
 

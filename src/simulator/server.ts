@@ -99,7 +99,9 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     if (!isMethodRoute(req.url)) {
       const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
-      return reply.status(status).send({ error: { code: status === 400 ? 'BAD_REQUEST' : 'INTERNAL', message: err.message } });
+      return reply
+        .status(status)
+        .send({ error: { code: status === 400 ? 'BAD_REQUEST' : 'INTERNAL', message: err.message } });
     }
     if (err instanceof MethodApiError) return reply.status(err.status).send(err.toBody());
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -111,13 +113,24 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const e = new MethodApiError(404, 'INVALID_REQUEST', 'NOT_FOUND', `Route ${req.method} ${req.url} not found.`);
+    const e = new MethodApiError(
+      404,
+      'INVALID_REQUEST',
+      'NOT_FOUND',
+      `Route ${req.method} ${req.url} not found.`,
+    );
     return reply.status(404).send(e.toBody());
   });
 
   function apiKeyOf(req: FastifyRequest): string {
     const m = API_KEY_RE.exec(req.headers.authorization ?? '');
-    if (!m) throw new MethodApiError(401, 'INVALID_AUTHORIZATION', 'INVALID_AUTHORIZATION', 'Invalid or missing API key.');
+    if (!m)
+      throw new MethodApiError(
+        401,
+        'INVALID_AUTHORIZATION',
+        'INVALID_AUTHORIZATION',
+        'Invalid or missing API key.',
+      );
     return m[1];
   }
 
@@ -228,7 +241,11 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
         await store.saveResponse(tx, apiKey, key, a.status, a.body);
         return a;
       });
-      if (result) return { ...result, headers: { ...result.headers, 'idem-status': 'stored', 'idem-request-id': requestId } };
+      if (result)
+        return {
+          ...result,
+          headers: { ...result.headers, 'idem-status': 'stored', 'idem-request-id': requestId },
+        };
       const stored = await store.findStoredResponse(pool, apiKey, key);
       if (stored) return replay(stored, hash, apiKey, key);
     }
@@ -268,7 +285,11 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
 
   const params = (req: FastifyRequest) => req.params as Record<string, string>;
   const query = (req: FastifyRequest) => req.query as Record<string, string | undefined>;
-  const ok = (data: unknown, headers?: Record<string, string>): Answer => ({ status: 200, body: okBody(data), headers });
+  const ok = (data: unknown, headers?: Record<string, string>): Answer => ({
+    status: 200,
+    body: okBody(data),
+    headers,
+  });
 
   // ---- health, entities -------------------------------------------------------------------------------
 
@@ -299,28 +320,31 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
   });
 
   route('POST', '/entities/:id/verification_sessions', (req, apiKey) =>
-    afterCommit(parties, idempotentWrite(req, apiKey, async (tx, now) => {
-      const entity = await store.findEntity(tx, params(req).id, true);
-      if (!entity) throw notFound('Entity', params(req).id);
-      const r = verifyEntity(entity, req.body, now);
-      await store.insertEntitySession(tx, r.session);
-      await store.updateEntity(tx, r.entity);
-      await store.recordEvents(tx, [
-        {
-          type: 'entity_verification_session.create',
-          op: 'create',
-          resourceId: r.session.id,
-          resourceType: 'entity_verification_session',
-          path: `/entities/${entity.id}/verification_sessions/${r.session.id}`,
-          refs: { entity: entity.id },
-          data: r.session,
-          diff: null,
-          now,
-        },
-        entityEvent(r.entity, 'update', now, entity),
-      ]);
-      return ok(r.session);
-    })),
+    afterCommit(
+      parties,
+      idempotentWrite(req, apiKey, async (tx, now) => {
+        const entity = await store.findEntity(tx, params(req).id, true);
+        if (!entity) throw notFound('Entity', params(req).id);
+        const r = verifyEntity(entity, req.body, now);
+        await store.insertEntitySession(tx, r.session);
+        await store.updateEntity(tx, r.entity);
+        await store.recordEvents(tx, [
+          {
+            type: 'entity_verification_session.create',
+            op: 'create',
+            resourceId: r.session.id,
+            resourceType: 'entity_verification_session',
+            path: `/entities/${entity.id}/verification_sessions/${r.session.id}`,
+            refs: { entity: entity.id },
+            data: r.session,
+            diff: null,
+            now,
+          },
+          entityEvent(r.entity, 'update', now, entity),
+        ]);
+        return ok(r.session);
+      }),
+    ),
   );
 
   read('/entities/:id/verification_sessions/:evf', async (req) => {
@@ -342,15 +366,18 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
     });
     const { page, pageLimit } = paging(q);
     const items = all.slice((page - 1) * pageLimit, page * pageLimit);
-    return ok(items, paginationHeaders({
+    return ok(
       items,
-      page,
-      pageLimit,
-      totalCount: all.length,
-      pageCount: Math.max(1, Math.ceil(all.length / pageLimit)),
-      cursorNext: null,
-      cursorPrev: null,
-    }));
+      paginationHeaders({
+        items,
+        page,
+        pageLimit,
+        totalCount: all.length,
+        pageCount: Math.max(1, Math.ceil(all.length / pageLimit)),
+        cursorNext: null,
+        cursorPrev: null,
+      }),
+    );
   });
 
   read('/merchants/:id', async (req) => {
@@ -401,42 +428,48 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
   });
 
   route('POST', '/accounts/:id/verification_sessions', (req, apiKey) =>
-    afterCommit(parties, idempotentWrite(req, apiKey, async (tx, now) => {
-      const account = await store.findAccount(tx, params(req).id, true);
-      if (!account) throw notFound('Account', params(req).id);
-      const body = req.body as { type?: unknown } | null;
-      if (typeof body?.type !== 'string') throw invalid('INVALID_REQUEST', '"type" is required.');
-      if (account.type !== 'ach') {
-        throw invalid('INVALID_VERIFICATION', 'Only ACH accounts need verification before payments.');
-      }
-      // Method's dev environment verifies at once; a real micro-deposit session takes days.
-      const session = {
-        id: newId('avf'),
-        account_id: account.id,
-        status: 'verified',
-        type: body.type,
-        error: null,
-        created_at: now,
-        updated_at: now,
-      };
-      await store.insertAccountSession(tx, session);
-      const products = account.products.includes('payment') ? account.products : [...account.products, 'payment'];
-      await store.updateAccount(tx, {
-        ...account,
-        products,
-        restricted_products: account.restricted_products.filter((p) => p !== 'payment'),
-        latest_verification_session: session.id,
-        updated_at: now,
-      });
-      return ok(session);
-    })),
+    afterCommit(
+      parties,
+      idempotentWrite(req, apiKey, async (tx, now) => {
+        const account = await store.findAccount(tx, params(req).id, true);
+        if (!account) throw notFound('Account', params(req).id);
+        const body = req.body as { type?: unknown } | null;
+        if (typeof body?.type !== 'string') throw invalid('INVALID_REQUEST', '"type" is required.');
+        if (account.type !== 'ach') {
+          throw invalid('INVALID_VERIFICATION', 'Only ACH accounts need verification before payments.');
+        }
+        // Method's dev environment verifies at once; a real micro-deposit session takes days.
+        const session = {
+          id: newId('avf'),
+          account_id: account.id,
+          status: 'verified',
+          type: body.type,
+          error: null,
+          created_at: now,
+          updated_at: now,
+        };
+        await store.insertAccountSession(tx, session);
+        const products = account.products.includes('payment')
+          ? account.products
+          : [...account.products, 'payment'];
+        await store.updateAccount(tx, {
+          ...account,
+          products,
+          restricted_products: account.restricted_products.filter((p) => p !== 'payment'),
+          latest_verification_session: session.id,
+          updated_at: now,
+        });
+        return ok(session);
+      }),
+    ),
   );
 
   // ---- payments ---------------------------------------------------------------------------------------
 
   route('POST', '/payments', async (req, apiKey) => {
     const limit = limiter.take(apiKey);
-    if (!limit.allowed) return errorAnswer(tooManyRequests(), { 'retry-after': String(limit.retryAfterSeconds) });
+    if (!limit.allowed)
+      return errorAnswer(tooManyRequests(), { 'retry-after': String(limit.retryAfterSeconds) });
     const key = idempotencyKeyOf(req);
     if (key && faults.fires('idempotencyUnavailableRate')) return errorAnswer(IDEMPOTENCY_UNAVAILABLE);
     const hash = key ? requestHash(req) : '';
@@ -482,7 +515,10 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
     }
     return {
       ...a,
-      headers: { ...a.headers, ...(key ? { 'idem-status': 'stored', 'idem-request-id': requestId } : { 'idem-status': 'bypassed' }) },
+      headers: {
+        ...a.headers,
+        ...(key ? { 'idem-status': 'stored', 'idem-request-id': requestId } : { 'idem-status': 'bypassed' }),
+      },
     };
   });
 
@@ -520,7 +556,10 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
       const row = await store.findPayment(tx, params(req).id, true);
       if (!row) throw notFound('Payment', params(req).id);
       if (row.status !== 'pending') {
-        throw invalid('INVALID_STATUS', `Only payments with a pending status can be canceled; this one is ${row.status}.`);
+        throw invalid(
+          'INVALID_STATUS',
+          `Only payments with a pending status can be canceled; this one is ${row.status}.`,
+        );
       }
       const r = await applyPaymentStep(tx, row, { status: 'canceled' }, { now, stepMs });
       await store.updatePayments(tx, [r.update]);
@@ -549,11 +588,17 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
       if (!row || !reversal) throw notFound('Reversal', rvs);
       const body = (req.body ?? {}) as { status?: unknown; description?: unknown };
       if (body.status !== 'pending') throw invalid('INVALID_REQUEST', '"status" must be pending.');
-      if (body.description !== undefined && (typeof body.description !== 'string' || body.description.length > 10)) {
+      if (
+        body.description !== undefined &&
+        (typeof body.description !== 'string' || body.description.length > 10)
+      ) {
         throw invalid('INVALID_REQUEST', '"description" must be at most 10 characters.');
       }
       if (reversal.status !== 'pending_approval' || row.status !== 'reversal_required') {
-        throw invalid('INVALID_REVERSAL_STATUS', `The reversal is ${reversal.status}; only pending_approval can be approved.`);
+        throw invalid(
+          'INVALID_REVERSAL_STATUS',
+          `The reversal is ${reversal.status}; only pending_approval can be approved.`,
+        );
       }
       const approved: Reversal = {
         ...reversal,
@@ -605,9 +650,7 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
     }),
   );
 
-  read('/webhooks', async (req) =>
-    list(req, 'sim_webhooks', ["t.status <> 'deleted'"], []),
-  );
+  read('/webhooks', async (req) => list(req, 'sim_webhooks', ["t.status <> 'deleted'"], []));
 
   read('/webhooks/:id', async (req) => {
     const w = await store.findWebhook(pool, params(req).id);
@@ -620,14 +663,20 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
       const w = await store.findWebhook(tx, params(req).id, true);
       if (!w) throw notFound('Webhook', params(req).id);
       const status = (req.body as { status?: unknown } | null)?.status;
-      if (status !== 'active' && status !== 'disabled') throw invalid('INVALID_REQUEST', '"status" must be one of [active, disabled].');
+      if (status !== 'active' && status !== 'disabled')
+        throw invalid('INVALID_REQUEST', '"status" must be one of [active, disabled].');
       const updated: Webhook = {
         ...w,
         status,
         error:
           status === 'active'
             ? null
-            : { type: 'WEBHOOK_DISABLED', code: 25005, sub_type: 'WEBHOOK_DISABLED_BY_USER', message: 'Webhook disabled by user.' },
+            : {
+                type: 'WEBHOOK_DISABLED',
+                code: 25005,
+                sub_type: 'WEBHOOK_DISABLED_BY_USER',
+                message: 'Webhook disabled by user.',
+              },
         updated_at: now,
       };
       await store.setWebhookStatus(tx, updated, status === 'active');
@@ -669,7 +718,9 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
       return faults.merge(parseFaults(req.body ?? {}));
     } catch (err) {
       if (!(err instanceof FaultInputError)) throw err;
-      return reply.status(400).send({ error: { code: 'BAD_REQUEST', message: err.message, details: { problems: err.problems } } });
+      return reply
+        .status(400)
+        .send({ error: { code: 'BAD_REQUEST', message: err.message, details: { problems: err.problems } } });
     }
   });
   app.delete('/simulator/faults', async () => faults.clear());
@@ -687,11 +738,24 @@ export function buildSimulator(opts: SimulatorOptions): Simulator {
 
   // ---- list helpers -----------------------------------------------------------------------------------
 
-  async function list(req: FastifyRequest, table: store.ListSpec['table'], where: string[], values: unknown[]): Promise<Answer> {
+  async function list(
+    req: FastifyRequest,
+    table: store.ListSpec['table'],
+    where: string[],
+    values: unknown[],
+  ): Promise<Answer> {
     const q = query(req);
     const { page, pageLimit } = paging(q);
-    if (q.page_cursor && q.page) throw invalid('INVALID_REQUEST', '"page_cursor" and "page" are mutually exclusive.');
-    const result = await store.listPage<unknown>(pool, { table, where, values, page, pageLimit, cursor: q.page_cursor ?? null });
+    if (q.page_cursor && q.page)
+      throw invalid('INVALID_REQUEST', '"page_cursor" and "page" are mutually exclusive.');
+    const result = await store.listPage<unknown>(pool, {
+      table,
+      where,
+      values,
+      page,
+      pageLimit,
+      cursor: q.page_cursor ?? null,
+    });
     const items = table === 'sim_payments' ? (result.items as Payment[]) : result.items;
     return ok(items, paginationHeaders(result));
   }
@@ -814,7 +878,8 @@ function addDateFilters(where: string[], values: unknown[], q: Record<string, st
   ] as const) {
     const v = q[name];
     if (v === undefined) continue;
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) throw invalid('INVALID_REQUEST', `"${name}" must be in the format YYYY-MM-DD.`);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(v))
+      throw invalid('INVALID_REQUEST', `"${name}" must be in the format YYYY-MM-DD.`);
     values.push(v);
     // to_date is inclusive: compare with the start of the next day (UTC).
     where.push(
@@ -828,14 +893,17 @@ function addDateFilters(where: string[], values: unknown[], q: Record<string, st
 function paging(q: Record<string, string | undefined>): { page: number; pageLimit: number } {
   const page = q.page === undefined ? 1 : Number(q.page);
   const pageLimit = q.page_limit === undefined ? 100 : Number(q.page_limit);
-  if (!Number.isInteger(page) || page < 1) throw invalid('INVALID_REQUEST', '"page" must be a positive integer.');
+  if (!Number.isInteger(page) || page < 1)
+    throw invalid('INVALID_REQUEST', '"page" must be a positive integer.');
   if (!Number.isInteger(pageLimit) || pageLimit < 1 || pageLimit > 100) {
     throw invalid('INVALID_REQUEST', '"page_limit" must be an integer from 1 to 100.');
   }
   return { page, pageLimit };
 }
 
-function paginationHeaders(p: Omit<store.ListPage<unknown>, 'items'> & { items: unknown[] }): Record<string, string> {
+function paginationHeaders(
+  p: Omit<store.ListPage<unknown>, 'items'> & { items: unknown[] },
+): Record<string, string> {
   return {
     'pagination-page': String(p.page),
     'pagination-page-count': String(p.pageCount),

@@ -45,7 +45,11 @@ async function rows<T>(db: Queryable, text: string, values: unknown[] = [], name
 
 // ---- idempotency ------------------------------------------------------------------------------------
 
-export async function findStoredResponse(db: Queryable, apiKey: string, key: string): Promise<StoredResponse | null> {
+export async function findStoredResponse(
+  db: Queryable,
+  apiKey: string,
+  key: string,
+): Promise<StoredResponse | null> {
   const [row] = await rows<{ request_hash: string; status_code: number; body: unknown; request_id: string }>(
     db,
     `SELECT request_hash, status_code, body, request_id FROM sim_idempotency_keys
@@ -54,7 +58,12 @@ export async function findStoredResponse(db: Queryable, apiKey: string, key: str
     'sim_find_key',
   );
   return row
-    ? { requestHash: row.request_hash, statusCode: row.status_code, body: row.body, requestId: row.request_id }
+    ? {
+        requestHash: row.request_hash,
+        statusCode: row.status_code,
+        body: row.body,
+        requestId: row.request_id,
+      }
     : null;
 }
 
@@ -80,7 +89,13 @@ export async function claimKey(
   return r.rowCount === 1;
 }
 
-export async function saveResponse(db: Queryable, apiKey: string, key: string, status: number, body: unknown) {
+export async function saveResponse(
+  db: Queryable,
+  apiKey: string,
+  key: string,
+  status: number,
+  body: unknown,
+) {
   await db.query({
     name: 'sim_save_key',
     text: 'UPDATE sim_idempotency_keys SET status_code = $3, body = $4 WHERE api_key = $1 AND key = $2',
@@ -89,7 +104,10 @@ export async function saveResponse(db: Queryable, apiKey: string, key: string, s
 }
 
 export async function countReplay(db: Queryable, apiKey: string, key: string): Promise<void> {
-  await db.query('UPDATE sim_idempotency_keys SET replays = replays + 1 WHERE api_key = $1 AND key = $2', [apiKey, key]);
+  await db.query('UPDATE sim_idempotency_keys SET replays = replays + 1 WHERE api_key = $1 AND key = $2', [
+    apiKey,
+    key,
+  ]);
 }
 
 export async function purgeExpiredKeys(db: Queryable): Promise<number> {
@@ -204,7 +222,11 @@ export async function writePaymentCreate(db: Queryable, w: PaymentCreateWrite): 
   const keyValues = [w.apiKey, w.key, w.hash, w.status, JSON.stringify(w.body), w.requestId];
   if (!w.payment) {
     if (w.key === null) return true;
-    const r = await db.query({ name: 'sim_pc_key', text: `WITH ${keyCte} SELECT count(*)::int AS n FROM k`, values: keyValues });
+    const r = await db.query({
+      name: 'sim_pc_key',
+      text: `WITH ${keyCte} SELECT count(*)::int AS n FROM k`,
+      values: keyValues,
+    });
     return r.rows[0].n === 1;
   }
   const p = w.payment;
@@ -225,7 +247,11 @@ export async function writePaymentCreate(db: Queryable, w: PaymentCreateWrite): 
     JSON.stringify(eventObject(eventId, p.event)),
   ];
   if (w.key === null) {
-    await db.query({ name: 'sim_pc_nokey', text: `WITH ${paymentInsert(0, '')} SELECT 1`, values: paymentValues });
+    await db.query({
+      name: 'sim_pc_nokey',
+      text: `WITH ${paymentInsert(0, '')} SELECT 1`,
+      values: paymentValues,
+    });
     return true;
   }
   const r = await db.query({
@@ -248,7 +274,11 @@ export async function insertEntity(db: Queryable, e: Entity): Promise<void> {
 }
 
 export async function updateEntity(db: Queryable, e: Entity): Promise<void> {
-  await db.query('UPDATE sim_entities SET status = $2, data = $3 WHERE id = $1', [e.id, e.status, JSON.stringify(e)]);
+  await db.query('UPDATE sim_entities SET status = $2, data = $3 WHERE id = $1', [
+    e.id,
+    e.status,
+    JSON.stringify(e),
+  ]);
 }
 
 export async function findEntity(db: Queryable, id: string, lock = false): Promise<Entity | null> {
@@ -260,16 +290,21 @@ export async function findEntity(db: Queryable, id: string, lock = false): Promi
   return row ? row.data : null;
 }
 
-export async function insertEntitySession(db: Queryable, s: { id: string; entity_id: string; created_at: string }) {
-  await db.query('INSERT INTO sim_entity_verification_sessions (id, entity_id, data, created_at) VALUES ($1, $2, $3, $4)', [
-    s.id,
-    s.entity_id,
-    JSON.stringify(s),
-    s.created_at,
-  ]);
+export async function insertEntitySession(
+  db: Queryable,
+  s: { id: string; entity_id: string; created_at: string },
+) {
+  await db.query(
+    'INSERT INTO sim_entity_verification_sessions (id, entity_id, data, created_at) VALUES ($1, $2, $3, $4)',
+    [s.id, s.entity_id, JSON.stringify(s), s.created_at],
+  );
 }
 
-export async function findEntitySession(db: Queryable, entityId: string, id: string): Promise<unknown | null> {
+export async function findEntitySession(
+  db: Queryable,
+  entityId: string,
+  id: string,
+): Promise<unknown | null> {
   const [row] = await rows<{ data: unknown }>(
     db,
     'SELECT data FROM sim_entity_verification_sessions WHERE id = $1 AND entity_id = $2',
@@ -279,13 +314,10 @@ export async function findEntitySession(db: Queryable, entityId: string, id: str
 }
 
 export async function insertAccount(db: Queryable, a: Account): Promise<void> {
-  await db.query('INSERT INTO sim_accounts (id, holder_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)', [
-    a.id,
-    a.holder_id,
-    a.type,
-    JSON.stringify(a),
-    a.created_at,
-  ]);
+  await db.query(
+    'INSERT INTO sim_accounts (id, holder_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5)',
+    [a.id, a.holder_id, a.type, JSON.stringify(a), a.created_at],
+  );
 }
 
 export async function updateAccount(db: Queryable, a: Account): Promise<void> {
@@ -301,7 +333,10 @@ export async function findAccount(db: Queryable, id: string, lock = false): Prom
   return row ? row.data : null;
 }
 
-export async function insertAccountSession(db: Queryable, s: { id: string; account_id: string; created_at: string }) {
+export async function insertAccountSession(
+  db: Queryable,
+  s: { id: string; account_id: string; created_at: string },
+) {
   await db.query(
     'INSERT INTO sim_account_verification_sessions (id, account_id, data, created_at) VALUES ($1, $2, $3, $4)',
     [s.id, s.account_id, JSON.stringify(s), s.created_at],
@@ -333,7 +368,11 @@ export interface ListSpec {
 /** Newest first; `page_cursor` names the last id seen (Method: mutually exclusive with `page`). */
 export async function listPage<T>(db: Queryable, spec: ListSpec): Promise<ListPage<T>> {
   const where = spec.where.length ? `WHERE ${spec.where.join(' AND ')}` : '';
-  const [{ n }] = await rows<{ n: number }>(db, `SELECT count(*)::int AS n FROM ${spec.table} t ${where}`, spec.values);
+  const [{ n }] = await rows<{ n: number }>(
+    db,
+    `SELECT count(*)::int AS n FROM ${spec.table} t ${where}`,
+    spec.values,
+  );
   const values = [...spec.values];
   const conds = [...spec.where];
   let offset = (spec.page - 1) * spec.pageLimit;
@@ -438,20 +477,26 @@ export async function updatePayments(db: Queryable, updates: PaymentUpdate[]): P
 }
 
 export async function insertReversal(db: Queryable, r: Reversal): Promise<void> {
-  await db.query('INSERT INTO sim_reversals (id, pmt_id, status, data, created_at) VALUES ($1, $2, $3, $4, $5)', [
-    r.id,
-    r.pmt_id,
-    r.status,
-    JSON.stringify(r),
-    r.created_at,
-  ]);
+  await db.query(
+    'INSERT INTO sim_reversals (id, pmt_id, status, data, created_at) VALUES ($1, $2, $3, $4, $5)',
+    [r.id, r.pmt_id, r.status, JSON.stringify(r), r.created_at],
+  );
 }
 
 export async function updateReversal(db: Queryable, r: Reversal): Promise<void> {
-  await db.query('UPDATE sim_reversals SET status = $2, data = $3 WHERE id = $1', [r.id, r.status, JSON.stringify(r)]);
+  await db.query('UPDATE sim_reversals SET status = $2, data = $3 WHERE id = $1', [
+    r.id,
+    r.status,
+    JSON.stringify(r),
+  ]);
 }
 
-export async function findReversal(db: Queryable, pmtId: string, id: string, lock = false): Promise<Reversal | null> {
+export async function findReversal(
+  db: Queryable,
+  pmtId: string,
+  id: string,
+  lock = false,
+): Promise<Reversal | null> {
   const [row] = await rows<{ data: Reversal }>(
     db,
     `SELECT data FROM sim_reversals WHERE id = $1 AND pmt_id = $2${lock ? ' FOR UPDATE' : ''}`,
@@ -481,7 +526,16 @@ export interface WebhookRow {
 export async function insertWebhook(db: Queryable, w: WebhookRow): Promise<void> {
   await db.query(
     'INSERT INTO sim_webhooks (id, type, url, auth_token, hmac_secret, status, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-    [w.webhook.id, w.webhook.type, w.webhook.url, w.authToken, w.hmacSecret, w.webhook.status, JSON.stringify(w.webhook), w.webhook.created_at],
+    [
+      w.webhook.id,
+      w.webhook.type,
+      w.webhook.url,
+      w.authToken,
+      w.hmacSecret,
+      w.webhook.status,
+      JSON.stringify(w.webhook),
+      w.webhook.created_at,
+    ],
   );
 }
 
@@ -552,7 +606,12 @@ export async function claimDeliveries(db: Queryable, limit: number): Promise<Cla
 export async function finishDelivery(
   db: Queryable,
   id: number,
-  outcome: { status: 'delivered' | 'failed' | 'dropped' | 'skipped' | 'pending'; sent: number; statusCode: number | null; retryInMs?: number },
+  outcome: {
+    status: 'delivered' | 'failed' | 'dropped' | 'skipped' | 'pending';
+    sent: number;
+    statusCode: number | null;
+    retryInMs?: number;
+  },
 ): Promise<void> {
   await db.query(
     `UPDATE sim_webhook_deliveries
@@ -576,7 +635,10 @@ export async function recordWebhookAttempt(
   now: string,
 ): Promise<boolean> {
   if (ok) {
-    await pool.query('UPDATE sim_webhooks SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0', [webhookId]);
+    await pool.query(
+      'UPDATE sim_webhooks SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0',
+      [webhookId],
+    );
     return false;
   }
   const r = await pool.query(
@@ -590,7 +652,14 @@ export async function recordWebhookAttempt(
                         ELSE data END
       WHERE id = $1
       RETURNING status, consecutive_failures`,
-    [webhookId, disableAfter, error?.code ?? 25001, now, error?.sub_type ?? 'WEBHOOK_DISABLED_FAILED_OTHER', error?.message ?? ''],
+    [
+      webhookId,
+      disableAfter,
+      error?.code ?? 25001,
+      now,
+      error?.sub_type ?? 'WEBHOOK_DISABLED_FAILED_OTHER',
+      error?.message ?? '',
+    ],
   );
   const row = r.rows[0] as { status: string; consecutive_failures: number } | undefined;
   const disabled = row?.status === 'disabled' && row.consecutive_failures === disableAfter;

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { request } from 'undici';
 import type { Payment } from '../method/types.js';
 import { webhookHeaders } from '../method/webhook-signature.js';
+import type { Queryable } from '../server/db.js';
 import { type Pool, withTransaction } from '../server/db.js';
 import type { FaultController } from './faults.js';
 import { applyStatus, movesOnItsOwn, nextAutomaticStep, type Step } from './lifecycle.js';
@@ -21,9 +22,13 @@ import {
   recordWebhookAttempt,
   updatePayments,
 } from './store.js';
-import type { Queryable } from '../server/db.js';
 
-export function paymentEvent(p: Payment, destinationHolderId: string, before: Payment | null, now: string): NewEvent {
+export function paymentEvent(
+  p: Payment,
+  destinationHolderId: string,
+  before: Payment | null,
+  now: string,
+): NewEvent {
   return {
     type: before ? 'payment.update' : 'payment.create',
     op: before ? 'update' : 'create',
@@ -92,7 +97,14 @@ export async function tickLifecycle(pool: Pool, stepMs: number, limit = 500): Pr
     for (const row of due) {
       const step = nextAutomaticStep(row);
       if (!step) {
-        updates.push({ id: row.id, status: row.status, wasSent: row.wasSent, nextStepAt: null, reversalId: row.data.reversal_id, data: row.data });
+        updates.push({
+          id: row.id,
+          status: row.status,
+          wasSent: row.wasSent,
+          nextStepAt: null,
+          reversalId: row.data.reversal_id,
+          data: row.data,
+        });
         continue;
       }
       const r = await applyPaymentStep(tx, row, step, { now, stepMs });
@@ -155,7 +167,14 @@ export async function dispatchWebhooks(
         const retryInMs = opts.retryBaseMs * 2 ** (d.attempts - 1);
         await finishDelivery(pool, d.id, { status: 'pending', sent, statusCode, retryInMs });
       }
-      const disabled = await recordWebhookAttempt(pool, d.webhookId, ok, opts.disableAfter, ok ? null : disableError(statusCode, failure), now);
+      const disabled = await recordWebhookAttempt(
+        pool,
+        d.webhookId,
+        ok,
+        opts.disableAfter,
+        ok ? null : disableError(statusCode, failure),
+        now,
+      );
       if (disabled) logger?.warn({ webhookId: d.webhookId }, 'webhook disabled after consecutive failures');
     }
   };
@@ -165,15 +184,31 @@ export async function dispatchWebhooks(
 
 function disableError(statusCode: number | null, failure: 'timeout' | 'other' | null) {
   if (statusCode !== null && statusCode >= 400 && statusCode < 500) {
-    return { code: 25002, sub_type: 'WEBHOOK_DISABLED_RECEIVED_4XX_ERROR', message: 'Webhook disabled after 5 consecutive 4XX errors.' };
+    return {
+      code: 25002,
+      sub_type: 'WEBHOOK_DISABLED_RECEIVED_4XX_ERROR',
+      message: 'Webhook disabled after 5 consecutive 4XX errors.',
+    };
   }
   if (statusCode !== null && statusCode >= 500) {
-    return { code: 25003, sub_type: 'WEBHOOK_DISABLED_RECEIVED_5XX_ERROR', message: 'Webhook disabled after 5 consecutive 5XX errors.' };
+    return {
+      code: 25003,
+      sub_type: 'WEBHOOK_DISABLED_RECEIVED_5XX_ERROR',
+      message: 'Webhook disabled after 5 consecutive 5XX errors.',
+    };
   }
   if (failure === 'timeout') {
-    return { code: 25004, sub_type: 'WEBHOOK_DISABLED_TIMEOUT', message: 'Webhook disabled after 5 consecutive timeouts.' };
+    return {
+      code: 25004,
+      sub_type: 'WEBHOOK_DISABLED_TIMEOUT',
+      message: 'Webhook disabled after 5 consecutive timeouts.',
+    };
   }
-  return { code: 25001, sub_type: 'WEBHOOK_DISABLED_FAILED_OTHER', message: 'Webhook disabled after 5 consecutive failures.' };
+  return {
+    code: 25001,
+    sub_type: 'WEBHOOK_DISABLED_FAILED_OTHER',
+    message: 'Webhook disabled after 5 consecutive failures.',
+  };
 }
 
 async function post(
@@ -194,6 +229,9 @@ async function post(
     return { statusCode: res.statusCode, failure: null };
   } catch (err) {
     const name = (err as Error).name;
-    return { statusCode: null, failure: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'other' };
+    return {
+      statusCode: null,
+      failure: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'other',
+    };
   }
 }
