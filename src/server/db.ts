@@ -23,6 +23,9 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  // A connection dying while checked out emits 'error' on the client, possibly after release; the
+  // query that was running has already failed with it, so the event itself needs no handling.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

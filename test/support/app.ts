@@ -1,6 +1,7 @@
 // Builds the real app on a fresh test database, with helpers to log in as each role.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { buildApp } from '../../src/server/app.js';
+import type { MethodClient } from '../../src/method/client.js';
+import { type App, buildApp } from '../../src/server/app.js';
 import { type Config, loadConfig } from '../../src/server/config.js';
 import { Cipher } from '../../src/server/secrets.js';
 import type { Role } from '../../src/shared/roles.js';
@@ -11,6 +12,7 @@ export const PASSWORD = 'correct-horse-battery';
 
 export interface TestApp {
   app: FastifyInstance;
+  built: App;
   db: TestDatabase;
   config: Config;
   /** Bearer tokens by role; `admin` is the first admin. */
@@ -21,7 +23,10 @@ export interface TestApp {
   createUser(username: string, role: Role): Promise<{ id: string; token: string }>;
 }
 
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(
+  env: Record<string, string> = {},
+  opts: { methodClient?: MethodClient } = {},
+): Promise<TestApp> {
   const db = await createTestDatabase();
   const config = loadConfig({
     ADMIN_PASSWORD: PASSWORD,
@@ -29,7 +34,13 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const built = await buildApp({ config, pool: db.pool, cipher: new Cipher(TEST_KEY), logger: false });
+  const built = await buildApp({
+    config,
+    pool: db.pool,
+    cipher: new Cipher(TEST_KEY),
+    logger: false,
+    methodClient: opts.methodClient,
+  });
   await built.auth.ensureFirstAdmin(PASSWORD);
   const app = built.app;
   await app.ready();
@@ -69,6 +80,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   }
   return {
     app,
+    built,
     db,
     config,
     tokens,

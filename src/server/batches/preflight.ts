@@ -30,7 +30,7 @@ export class Preflight {
   async retryIncomplete(): Promise<void> {
     const { rows } = await this.pool.query(
       `SELECT id FROM batches WHERE status = 'awaiting_approval' AND preflight_status <> 'complete'
-        AND (preflight_checked_at IS NULL OR preflight_checked_at < now() - interval '5 seconds') LIMIT 20`,
+        AND (preflight_checked_at IS NULL OR preflight_checked_at < now() - interval '2 seconds') LIMIT 20`,
     );
     for (const r of rows) await this.run(r.id);
   }
@@ -42,15 +42,19 @@ export class Preflight {
         WHERE l.batch_id = $1 AND m.plaid_id IS NULL`,
       [batchId, CACHE_HOURS],
     );
+    let failed = 0;
     for (const { plaid_id: plaidId } of rows) {
-      const r = await resolvePayableMerchant(this.client, plaidId, { timeoutMs: 10_000 });
+      // Reads are cheap and idempotent: a few quick tries before calling the check failed.
+      let r = await resolvePayableMerchant(this.client, plaidId, { timeoutMs: 10_000 });
+      for (let i = 1; i < 3 && r.kind === 'error'; i++) {
+        await new Promise((res) => setTimeout(res, 200 * i));
+        r = await resolvePayableMerchant(this.client, plaidId, { timeoutMs: 10_000 });
+      }
       if (r.kind === 'error') {
+        // Keep resolving the others: what is found is cached, so the next run has less to do.
         this.log({ batchId, plaidId, outcome: r.outcome }, 'pre-flight: Method look-up failed; will retry');
-        await this.pool.query(
-          "UPDATE batches SET preflight_status = 'failed', preflight_checked_at = now() WHERE id = $1",
-          [batchId],
-        );
-        return 'failed';
+        failed++;
+        continue;
       }
       await this.pool.query(
         `INSERT INTO plaid_merchants (plaid_id, payable, merchant_id, merchant_name, reason, checked_at)
@@ -61,6 +65,13 @@ export class Preflight {
           ? [plaidId, true, r.merchantId, r.name, null]
           : [plaidId, false, null, null, r.reason],
       );
+    }
+    if (failed > 0) {
+      await this.pool.query(
+        "UPDATE batches SET preflight_status = 'failed', preflight_checked_at = now() WHERE id = $1",
+        [batchId],
+      );
+      return 'failed';
     }
     await this.pool.query(
       `UPDATE batches SET preflight_status = 'complete', preflight_checked_at = now()

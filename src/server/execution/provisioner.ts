@@ -26,6 +26,7 @@ export interface ProvisionerOptions {
   cipher: Cipher;
   leaseMs: number;
   retryBudget: number;
+  backoff?: { baseMs: number; capMs: number };
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
@@ -238,7 +239,8 @@ export class Provisioner {
         return null;
       }
       if (r.kind === 'retry' && job.attempts < this.opts.retryBudget) {
-        const delay = r.delayMs ?? backoffMs(job.attempts);
+        const b = this.opts.backoff ?? { baseMs: 1000, capMs: 5 * 60_000 };
+        const delay = r.delayMs ?? backoffMs(job.attempts, b.baseMs, b.capMs);
         await tx.query(
           `UPDATE provisioning SET status = 'pending', next_run_at = now() + make_interval(secs => $3), last_error = $4,
                   idempotency_key = CASE WHEN $5 THEN gen_random_uuid() ELSE idempotency_key END,

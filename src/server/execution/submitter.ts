@@ -17,6 +17,8 @@ export interface SubmitterOptions {
   leaseMs: number;
   /** Retryable failures before a person has to look (needs_review). */
   retryBudget: number;
+  /** Capped exponential backoff between retries of one attempt. */
+  backoff?: { baseMs: number; capMs: number };
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
@@ -122,6 +124,11 @@ export class Submitter {
     await this.record(p, resolution);
   }
 
+  private backoff(retry: number, divisor = 1): number {
+    const b = this.opts.backoff ?? { baseMs: 1000, capMs: 5 * 60_000 };
+    return backoffMs(retry, b.baseMs / divisor, b.capMs / divisor);
+  }
+
   private metadata(p: ClaimedPayment) {
     return {
       loanpay_payment_id: p.id,
@@ -198,7 +205,7 @@ export class Submitter {
         return {
           to: 'unknown',
           set: {
-            next_run_at: new Date(Date.now() + backoffMs(p.retry_count, 500, 30_000)),
+            next_run_at: new Date(Date.now() + this.backoff(p.retry_count, 2)),
             retry_count: p.retry_count + 1,
           },
           detail: { reason: outcome.reason },
@@ -219,7 +226,10 @@ export class Submitter {
     }
     return {
       to: 'retry_scheduled',
-      set: { next_run_at: new Date(Date.now() + backoffMs(p.retry_count)), retry_count: p.retry_count + 1 },
+      set: {
+        next_run_at: new Date(Date.now() + this.backoff(p.retry_count)),
+        retry_count: p.retry_count + 1,
+      },
       detail,
     };
   }
@@ -295,7 +305,7 @@ export class Submitter {
       return {
         to: 'retry_scheduled',
         attemptState: 'absent',
-        set: { next_run_at: new Date(Date.now() + backoffMs(0)) },
+        set: { next_run_at: new Date(Date.now() + this.backoff(0)) },
         detail: { reason: 'attempt_absent_after_replayed_failure' },
       };
     }

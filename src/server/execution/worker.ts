@@ -8,6 +8,7 @@ import { cancelAtMethod } from '../batches/controls.js';
 import type { Preflight } from '../batches/preflight.js';
 import type { Pool } from '../db.js';
 import type { Cipher } from '../secrets.js';
+import { Tracker, type TrackingOptions } from '../tracking/tracker.js';
 import { claimProvisioning, Provisioner } from './provisioner.js';
 import { claimPayments, Submitter } from './submitter.js';
 import { refreshBatchStatuses, sweepBlockedByProvisioning, sweepExpiredLeases } from './sweeper.js';
@@ -25,8 +26,12 @@ export interface WorkerOptions {
   retryBudget?: number;
   idleMs?: number;
   sweepEveryMs?: number;
+  /** Backoff between retries (tests shorten it). */
+  backoff?: { baseMs: number; capMs: number };
   /** Retries review pre-flights Method could not answer. */
   preflight?: Preflight | null;
+  /** Webhook inbox, status poller, webhook monitor, nightly reconciliation; false = none. */
+  tracking?: TrackingOptions | false;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,8 +46,11 @@ export class Worker {
   private readonly idleMs: number;
   private readonly sweepEveryMs: number;
   private inFlight = 0;
+  readonly tracker: Tracker | null;
 
   constructor(private readonly opts: WorkerOptions) {
+    this.tracker =
+      opts.tracking === false ? null : new Tracker(opts.pool, opts.client, opts.logger, opts.tracking ?? {});
     this.leaseMs = opts.leaseMs ?? 60_000;
     this.idleMs = opts.idleMs ?? 250;
     this.sweepEveryMs = opts.sweepEveryMs ?? 5_000;
@@ -60,6 +68,7 @@ export class Worker {
       cipher: opts.cipher,
       leaseMs: this.leaseMs,
       retryBudget: opts.retryBudget ?? 8,
+      backoff: opts.backoff,
       log,
     });
   }
@@ -72,11 +81,13 @@ export class Worker {
       this.guard('submission', () => this.submitLoop()),
       this.guard('sweeper', () => this.sweepLoop()),
     ];
+    for (const l of this.tracker?.loops(() => this.running) ?? []) this.loops.push(this.guard(l.name, l.run));
   }
 
   async stop(): Promise<void> {
     this.running = false;
     await Promise.allSettled(this.loops);
+    await this.tracker?.stop();
   }
 
   private async guard(name: string, loop: () => Promise<void>): Promise<void> {

@@ -101,6 +101,12 @@ export class IngestService {
     const employees = new Map<string, EmployeeDetails>();
     const sources = new Map<string, SourceDetails>();
     const client = await pool.connect();
+    // The connection can die mid-upload; observe it and destroy the client on release.
+    let broken: Error | undefined;
+    const onClientError = (e: Error) => {
+      broken = e;
+    };
+    client.on('error', onClientError);
     let staged = new StagedRows();
     let pending: Promise<unknown> = Promise.resolve();
     let hasErrors = false;
@@ -215,7 +221,9 @@ export class IngestService {
       await client.query('COMMIT');
       return { batchId, rowCount: result.rowCount, totalCents: result.totalCents };
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
+      await client.query('ROLLBACK').catch((e: Error) => {
+        broken = e;
+      });
       await pending.catch(() => {});
       const appErr = asAppError(err);
       await recordAudit(pool, input.actor, 'batch.upload_refused', 'batch', null, {
@@ -229,7 +237,8 @@ export class IngestService {
       }).catch(() => {});
       throw appErr;
     } finally {
-      client.release();
+      client.off('error', onClientError);
+      client.release(broken);
     }
   }
 

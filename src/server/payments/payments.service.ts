@@ -167,6 +167,15 @@ export class PaymentsService {
           'Method requires a reversal for this payment: approve the reversal instead',
         );
       }
+      // Method objects this payment needs that Method refused to create are tried again too (same
+      // keys: a stored failure replays and gets a new key through the normal path).
+      await tx.query(
+        `UPDATE provisioning SET status = 'pending', attempts = 0, next_run_at = now(), last_error = NULL, updated_at = now()
+          WHERE status = 'failed' AND ((kind = 'liability_account' AND ref = $1) OR (kind = 'ach_account' AND ref = $2)
+             OR (kind = 'individual' AND ref = $3)
+             OR (kind = 'corporation' AND ref = (SELECT payor_id::text FROM sources WHERE source_id = $4)))`,
+        [p.loan_id, p.source_bank_account_id, p.employee_id, p.source_id],
+      );
       return transitionPayment(tx, p, {
         to: 'retry_scheduled',
         cause: 'person',
