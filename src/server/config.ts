@@ -17,6 +17,8 @@ export interface Config {
   methodWebhookSecret: string | undefined;
   methodPaymentsPerMinute: number;
   workerConcurrency: number;
+  /** How long a worker's claim on a payment lasts before the sweeper assumes it died. */
+  workerLeaseMs: number;
   requireSecondApprover: boolean;
   simulatorPort: number;
   simulatorPaymentsPerMinute: number;
@@ -129,6 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     methodWebhookSecret,
     methodPaymentsPerMinute: int('METHOD_PAYMENTS_PER_MINUTE', 114, 0, 1_000_000),
     workerConcurrency: int('WORKER_CONCURRENCY', 16, 1, 1000),
+    workerLeaseMs: int('WORKER_LEASE_MS', 60_000, 1000, 3_600_000),
     requireSecondApprover: bool('REQUIRE_SECOND_APPROVER', true),
     simulatorPort: int('SIMULATOR_PORT', 4010, 1, 65535),
     simulatorPaymentsPerMinute: int('SIMULATOR_PAYMENTS_PER_MINUTE', 120, 0, 1_000_000),

@@ -36,6 +36,8 @@ async function main(): Promise<void> {
     logger: rt.logger.child({ component: 'worker' }),
     concurrency: config.workerConcurrency,
     paymentsPerMinute: config.methodPaymentsPerMinute,
+    leaseMs: config.workerLeaseMs,
+    sweepEveryMs: Math.min(5000, config.workerLeaseMs / 2),
   });
   const shutdown = async () => {
     await worker.stop().catch(() => {});
