@@ -1,16 +1,18 @@
 -- Payments, their attempts and history, the double-entry ledger, batch aggregates (delta rows),
--- Method provisioning and the shared throttle.
+-- Method provisioning and the shared throttle. As in 002, the high-volume tables have no foreign
+-- keys (a per-row lock on the referenced row each); they are written set-based from the rows they
+-- reference, and the reconciliation checks them.
 
 CREATE TABLE payments (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  batch_id uuid NOT NULL REFERENCES batches (id),
+  batch_id uuid NOT NULL,
   row_number integer NOT NULL,
-  employee_id text NOT NULL REFERENCES employees (employee_id),
+  employee_id text NOT NULL,
   employee_name text NOT NULL,
   branch_id text NOT NULL,
-  source_id text NOT NULL REFERENCES sources (source_id),
-  source_bank_account_id uuid NOT NULL REFERENCES source_bank_accounts (id),
-  loan_id uuid NOT NULL REFERENCES loans (id),
+  source_id text NOT NULL,
+  source_bank_account_id uuid NOT NULL,
+  loan_id uuid NOT NULL,
   plaid_id text NOT NULL,
   amount_cents bigint NOT NULL CHECK (amount_cents BETWEEN 100 AND 100000000),
   status text NOT NULL CHECK (status IN ('queued', 'submitting', 'retry_scheduled', 'unknown', 'submitted', 'processing',
@@ -48,7 +50,7 @@ CREATE INDEX payments_needs_review_idx ON payments (updated_at) WHERE status = '
 -- Each attempt at Method has its own idempotency key, written (committed) before the first call.
 CREATE TABLE payment_attempts (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  payment_id uuid NOT NULL REFERENCES payments (id),
+  payment_id uuid NOT NULL,
   attempt_no integer NOT NULL,
   idempotency_key uuid NOT NULL UNIQUE,
   created_at timestamptz NOT NULL DEFAULT now(),
@@ -65,7 +67,7 @@ CREATE TABLE payment_attempts (
 -- Every status change of a payment, with its cause. Append-only.
 CREATE TABLE payment_events (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  payment_id uuid NOT NULL REFERENCES payments (id),
+  payment_id uuid NOT NULL,
   at timestamptz NOT NULL DEFAULT now(),
   from_status text,
   to_status text NOT NULL,
@@ -84,7 +86,7 @@ CREATE TRIGGER payment_events_no_truncate BEFORE TRUNCATE ON payment_events
 -- the sums of its deltas. Approval writes the opening rows; every group change adds -1/+1 rows.
 CREATE TABLE batch_aggregate_deltas (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  batch_id uuid NOT NULL REFERENCES batches (id),
+  batch_id uuid NOT NULL,
   source_id text NOT NULL,
   branch_id text NOT NULL,
   grp text NOT NULL CHECK (grp IN ('pending', 'paid', 'failed', 'returned', 'cancelled')),
@@ -104,20 +106,25 @@ CREATE TABLE ledger_accounts (
   UNIQUE (kind, ref)
 );
 
+-- A posting belongs to one payment, or (approval's reservation, a batch cancel's release) to a
+-- batch and source as a whole: one posting for thousands of payments.
 CREATE TABLE ledger_postings (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   kind text NOT NULL CHECK (kind IN ('reserve', 'release', 'pay', 'return', 'unpay', 'adjust')),
-  payment_id uuid REFERENCES payments (id),
-  batch_id uuid REFERENCES batches (id),
+  payment_id uuid,
+  batch_id uuid,
+  source_id text,
+  payment_count integer NOT NULL DEFAULT 1,
   at timestamptz NOT NULL DEFAULT now(),
   description text NOT NULL
 );
 CREATE INDEX ledger_postings_payment_idx ON ledger_postings (payment_id);
+CREATE INDEX ledger_postings_batch_idx ON ledger_postings (batch_id, source_id) WHERE payment_id IS NULL;
 
 CREATE TABLE ledger_entries (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  posting_id bigint NOT NULL REFERENCES ledger_postings (id),
-  account_id bigint NOT NULL REFERENCES ledger_accounts (id),
+  posting_id bigint NOT NULL,
+  account_id bigint NOT NULL,
   -- Debit positive, credit negative.
   amount_cents bigint NOT NULL CHECK (amount_cents <> 0)
 );

@@ -84,14 +84,16 @@ describe('approval', () => {
       ),
     ).toBe(200);
     expect(
-      await count("SELECT count(*)::int AS n FROM ledger_postings WHERE batch_id = $1 AND kind = 'reserve'", [
-        id,
-      ]),
+      await count(
+        "SELECT sum(payment_count)::int AS n FROM ledger_postings WHERE batch_id = $1 AND kind = 'reserve'",
+        [id],
+      ),
     ).toBe(200);
     expect(
-      await count("SELECT count(*)::int AS n FROM ledger_postings WHERE batch_id = $1 AND kind = 'release'", [
-        id,
-      ]),
+      await count(
+        "SELECT sum(payment_count)::int AS n FROM ledger_postings WHERE batch_id = $1 AND kind = 'release'",
+        [id],
+      ),
     ).toBe(unpayable.count);
     expect(
       await count(
@@ -131,9 +133,10 @@ describe('approval', () => {
     expect(new Set(results.map((r) => r.json().batch.approvedAt)).size).toBe(1);
     expect(await count('SELECT count(*)::int AS n FROM payments WHERE batch_id = $1', [id])).toBe(120);
     expect(
-      await count("SELECT count(*)::int AS n FROM ledger_postings WHERE batch_id = $1 AND kind = 'reserve'", [
-        id,
-      ]),
+      await count(
+        "SELECT sum(payment_count)::int AS n FROM ledger_postings WHERE batch_id = $1 AND kind = 'reserve'",
+        [id],
+      ),
     ).toBe(120);
     expect(
       await count(

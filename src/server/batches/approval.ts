@@ -73,34 +73,16 @@ export async function approveBatch(
     [batchId, actor.username],
   );
 
-  // Ledger: accounts first, then one reservation posting per payment and a release for the cancelled.
+  // Ledger: per source, one reservation posting for the whole batch (source → clearing), and one
+  // release for its unpayable rows. Later movements are posted per payment.
   await tx.query(
     `INSERT INTO ledger_accounts (kind, ref)
-     SELECT DISTINCT k, r FROM payments p,
-            LATERAL (VALUES ('source', p.source_id), ('clearing', p.source_id), ('loan', p.loan_id::text)) AS a (k, r)
-      WHERE p.batch_id = $1
+     SELECT k, source_id FROM (SELECT DISTINCT source_id FROM payments WHERE batch_id = $1) s, (VALUES ('source'), ('clearing')) v (k)
      ON CONFLICT (kind, ref) DO NOTHING`,
     [batchId],
   );
-  for (const kind of ['reserve', 'release'] as const) {
-    const [debitKind, creditKind] = kind === 'reserve' ? ['clearing', 'source'] : ['source', 'clearing'];
-    await tx.query(
-      `WITH p AS (
-         SELECT id, batch_id, source_id, amount_cents FROM payments
-          WHERE batch_id = $1 AND ($2 = 'reserve' OR status = 'cancelled')
-       ), posting AS (
-         INSERT INTO ledger_postings (kind, payment_id, batch_id, description)
-         SELECT $2, id, batch_id, CASE WHEN $2 = 'reserve' THEN 'reserved on approval'
-                                       ELSE 'released on approval: not payable' END FROM p
-         RETURNING id, payment_id
-       )
-       INSERT INTO ledger_entries (posting_id, account_id, amount_cents)
-       SELECT posting.id, a.id, CASE WHEN a.kind = $3 THEN p.amount_cents ELSE -p.amount_cents END
-         FROM posting JOIN p ON p.id = posting.payment_id
-         JOIN ledger_accounts a ON a.ref = p.source_id AND a.kind IN ($3, $4)`,
-      [batchId, kind, debitKind, creditKind],
-    );
-  }
+  await postBatchLedger(tx, batchId, 'reserve', "status IN ('queued', 'cancelled')", 'reserved on approval');
+  await postBatchLedger(tx, batchId, 'release', "status = 'cancelled'", 'released on approval: not payable');
 
   await tx.query(
     `INSERT INTO batch_aggregate_deltas (batch_id, source_id, branch_id, grp, count_delta, cents_delta)
@@ -112,19 +94,22 @@ export async function approveBatch(
 
   // What Method does not know yet: each object is created once across all batches.
   await tx.query(
-    `INSERT INTO provisioning (kind, ref)
+    `WITH q AS (
+       SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM payments
+        WHERE batch_id = $1 AND status = 'queued'
+     )
+     INSERT INTO provisioning (kind, ref)
      SELECT 'individual', e.employee_id FROM employees e
-      WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM payments WHERE batch_id = $1 AND status = 'queued')
+      WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM q)
      UNION ALL
      SELECT 'liability_account', l.id::text FROM loans l
-      WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM payments WHERE batch_id = $1 AND status = 'queued')
+      WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM q)
      UNION ALL
      SELECT 'corporation', py.id::text FROM payors py
-      WHERE py.method_entity_id IS NULL
-        AND py.id IN (SELECT s.payor_id FROM sources s JOIN payments p USING (source_id) WHERE p.batch_id = $1)
+      WHERE py.method_entity_id IS NULL AND py.id IN (SELECT s.payor_id FROM sources s WHERE s.source_id IN (SELECT source_id FROM q))
      UNION ALL
      SELECT 'ach_account', a.id::text FROM source_bank_accounts a
-      WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM payments WHERE batch_id = $1)
+      WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM q)
      ON CONFLICT (kind, ref) DO NOTHING`,
     [batchId],
   );
@@ -151,4 +136,33 @@ export async function approveBatch(
     cancelledUnpayable: totals.rows[0].cancelled,
   });
   return true;
+}
+
+/**
+ * One posting per source of the batch over the payments matching `where`: reserve moves the sum
+ * from the source to its clearing account, release moves it back.
+ */
+export async function postBatchLedger(
+  tx: PoolClient,
+  batchId: string,
+  kind: 'reserve' | 'release',
+  where: string,
+  description: string,
+  extraArgs: unknown[] = [],
+): Promise<void> {
+  const debit = kind === 'reserve' ? 'clearing' : 'source';
+  await tx.query(
+    `WITH t AS (
+       SELECT source_id, count(*)::int AS n, sum(amount_cents) AS cents FROM payments
+        WHERE batch_id = $1 AND ${where} GROUP BY source_id
+     ), posting AS (
+       INSERT INTO ledger_postings (kind, batch_id, source_id, payment_count, description)
+       SELECT $2, $1, source_id, n, $3 || ' (' || n || ' payments)' FROM t RETURNING id, source_id
+     )
+     INSERT INTO ledger_entries (posting_id, account_id, amount_cents)
+     SELECT posting.id, a.id, CASE WHEN a.kind = $4 THEN t.cents ELSE -t.cents END
+       FROM posting JOIN t USING (source_id)
+       JOIN ledger_accounts a ON a.ref = t.source_id AND a.kind IN ('source', 'clearing')`,
+    [batchId, kind, description, debit, ...extraArgs],
+  );
 }

@@ -199,6 +199,67 @@ export async function batchesRoutes(
     },
   );
 
+  // Server-Sent Events: `progress` on connect and whenever the batch's figures change (checked once
+  // a second), until the client goes away.
+  app.get<{ Params: { id: string } }>(
+    '/api/batches/:id/events',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags: ['batches'],
+        summary: 'Live progress of a batch (text/event-stream, event `progress`)',
+        params: idParams,
+      },
+    },
+    async (request, reply) => {
+      const first = await batches.get(request.params.id, { summary: false });
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let last = '';
+      let idle = 0;
+      const send = (b: {
+        status: string;
+        counts: unknown;
+        amountsCents: unknown;
+        etaSeconds: number | null;
+      }) => {
+        const data = JSON.stringify({
+          status: b.status,
+          counts: b.counts,
+          amountsCents: b.amountsCents,
+          etaSeconds: b.etaSeconds,
+        });
+        if (data !== last) {
+          last = data;
+          idle = 0;
+          res.write(`event: progress\ndata: ${data}\n\n`);
+        } else if (++idle % 15 === 0) {
+          res.write(': keep-alive\n\n');
+        }
+      };
+      send(first);
+      let busy = false;
+      const timer = setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          send(await batches.get(request.params.id, { summary: false }));
+        } catch {
+          // A transient database error: try again on the next tick.
+        } finally {
+          busy = false;
+        }
+      }, 1000);
+      request.raw.on('close', () => clearInterval(timer));
+    },
+  );
+
   app.post<{ Params: { id: string } }>(
     '/api/batches/:id/approve',
     {

@@ -7,6 +7,7 @@ import { type Actor, recordAudit } from '../audit/audit.repository.js';
 import { type Pool, type PoolClient, withTransaction } from '../db.js';
 import { AppError } from '../errors.js';
 import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
+import { postBatchLedger } from './approval.js';
 import { lockBatch } from './batches.repository.js';
 
 const RUNNING = new Set(['approved', 'executing', 'paused']);
@@ -61,24 +62,19 @@ export async function cancelBatch(
        SELECT batch_id, source_id, branch_id, g.grp, g.sign * count(*), g.sign * sum(amount_cents)
          FROM u CROSS JOIN (VALUES ('pending', -1), ('cancelled', 1)) AS g (grp, sign)
         GROUP BY batch_id, source_id, branch_id, g.grp, g.sign
-     ), posting AS (
-       INSERT INTO ledger_postings (kind, payment_id, batch_id, description)
-       SELECT 'release', id, batch_id, 'released: batch cancelled' FROM u RETURNING id, payment_id
-     ), entries AS (
-       INSERT INTO ledger_entries (posting_id, account_id, amount_cents)
-       SELECT posting.id, a.id, CASE WHEN a.kind = 'source' THEN u.amount_cents ELSE -u.amount_cents END
-         FROM posting JOIN u ON u.id = posting.payment_id
-         JOIN ledger_accounts a ON a.ref = u.source_id AND a.kind IN ('source', 'clearing')
      )
-     SELECT count(*)::int AS n FROM u`,
+     SELECT id FROM u`,
     [batchId, `Batch cancelled by ${actor.username}: ${reason}`, actor.username],
   );
+  // The money of every payment cancelled now goes back to its source: one posting per source.
+  const ids = rows.map((r) => r.id as string);
+  await postBatchLedger(tx, batchId, 'release', 'id = ANY ($5::uuid[])', 'released: batch cancelled', [ids]);
   await tx.query(
     "UPDATE batches SET cancel_requested_at = now(), cancel_reason = $2, status = 'cancelling' WHERE id = $1",
     [batchId, reason],
   );
-  await recordAudit(tx, actor, 'batch.cancel', 'batch', batchId, { reason, cancelledNow: rows[0].n });
-  return rows[0].n;
+  await recordAudit(tx, actor, 'batch.cancel', 'batch', batchId, { reason, cancelledNow: ids.length });
+  return ids.length;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface TakeResult {
   waitMs: number;
 }
 
+const shaped = new Set<string>();
+
 export async function takeToken(
   db: Queryable,
   perMinute: number,
@@ -31,13 +33,18 @@ export async function takeToken(
 ): Promise<TakeResult> {
   if (perMinute <= 0) return { granted: true, waitMs: 0 };
   const { capacity, perSecond } = bucketShape(perMinute);
-  const { rows } = await db.query(
-    `WITH ensure AS (
-       INSERT INTO throttles (name, tokens, capacity, per_second) VALUES ($1, $2, $2, $3)
+  const shapeKey = `${name}:${perMinute}`;
+  if (!shaped.has(shapeKey)) {
+    await db.query(
+      `INSERT INTO throttles (name, tokens, capacity, per_second) VALUES ($1, $2, $2, $3)
        ON CONFLICT (name) DO UPDATE SET capacity = $2, per_second = $3
-         WHERE throttles.capacity <> $2 OR throttles.per_second <> $3
-       RETURNING name
-     ), cur AS (
+        WHERE throttles.capacity <> $2 OR throttles.per_second <> $3`,
+      [name, capacity, perSecond],
+    );
+    shaped.add(shapeKey);
+  }
+  const { rows } = await db.query(
+    `WITH cur AS (
        SELECT least(capacity, tokens + extract(epoch FROM clock_timestamp() - updated_at) * per_second) AS avail,
               blocked_until, per_second
          FROM throttles WHERE name = $1 FOR UPDATE
@@ -49,10 +56,13 @@ export async function takeToken(
      SELECT (SELECT count(*) FROM took)::int AS granted, cur.avail, cur.per_second,
             greatest(0, extract(epoch FROM cur.blocked_until - clock_timestamp())) AS blocked_s
        FROM cur`,
-    [name, capacity, perSecond],
+    [name],
   );
   const r = rows[0];
-  if (!r) return { granted: false, waitMs: 50 }; // the row is being created by another worker
+  if (!r) {
+    shaped.delete(shapeKey);
+    return { granted: false, waitMs: 50 };
+  }
   if (r.granted === 1) return { granted: true, waitMs: 0 };
   const blockedMs = Number(r.blocked_s) * 1000;
   const refillMs = ((1 - Number(r.avail)) / Number(r.per_second)) * 1000;

@@ -114,11 +114,19 @@ export class PaymentsService {
          FROM payment_attempts WHERE payment_id = $1 ORDER BY attempt_no`,
       [id],
     );
+    // Its own postings, and its share of the batch-level ones (approval's reservation, a release
+    // for unpayable or batch-cancelled rows), shown at this payment's amount.
+    const p = rows[0];
     const ledger = await this.pool.query(
-      `SELECT p.id AS posting_id, p.kind, p.at, p.description, a.kind AS account_kind, a.ref AS account_ref, e.amount_cents
-         FROM ledger_postings p JOIN ledger_entries e ON e.posting_id = p.id JOIN ledger_accounts a ON a.id = e.account_id
-        WHERE p.payment_id = $1 ORDER BY p.id, e.id`,
-      [id],
+      `SELECT lp.id AS posting_id, lp.kind, lp.at, lp.description, a.kind AS account_kind, a.ref AS account_ref,
+              CASE WHEN lp.payment_id IS NULL THEN sign(e.amount_cents) * $4::bigint ELSE e.amount_cents END AS amount_cents,
+              lp.payment_id IS NULL AS batch_scope, lp.payment_count
+         FROM ledger_postings lp JOIN ledger_entries e ON e.posting_id = lp.id JOIN ledger_accounts a ON a.id = e.account_id
+        WHERE lp.payment_id = $1
+           OR (lp.payment_id IS NULL AND lp.batch_id = $2 AND lp.source_id = $3
+               AND (lp.kind = 'reserve' OR $5::text IN ('UNPAYABLE_DESTINATION', 'BATCH_CANCELLED')))
+        ORDER BY lp.id, e.id`,
+      [id, p.batch_id, p.source_id, p.amount_cents, p.status === 'cancelled' ? p.failure_code : null],
     );
     return {
       ...toPayment(rows[0]),
@@ -148,6 +156,7 @@ export class PaymentsService {
         description: l.description,
         account: `${l.account_kind}:${l.account_ref}`,
         amountCents: Number(l.amount_cents),
+        scope: l.batch_scope ? `batch (${l.payment_count} payments)` : 'payment',
       })),
     };
   }
