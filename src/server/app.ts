@@ -17,14 +17,22 @@ import { BatchesService } from './batches/batches.service.js';
 import { Preflight } from './batches/preflight.js';
 import type { Config } from './config.js';
 import type { Pool } from './db.js';
+import { employeesRoutes } from './employees/employees.routes.js';
 import { AppError } from './errors.js';
 import { healthRoutes } from './health/health.routes.js';
 import { ledgerRoutes } from './ledger/ledger.routes.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { paymentsRoutes } from './payments/payments.routes.js';
 import { PaymentsService } from './payments/payments.service.js';
+import { reviewRoutes } from './payments/review.routes.js';
+import { reconciliationRoutes } from './reconciliation/reconciliation.routes.js';
+import { Reconciler } from './reconciliation/reconciliation.service.js';
 import { reportsRoutes } from './reports/reports.routes.js';
 import type { Cipher } from './secrets.js';
+import { sourcesRoutes } from './sources/sources.routes.js';
+import { trackingRoutes } from './tracking/tracking.routes.js';
+import { webRoutes } from './web/static.js';
+import { webhookRoutes } from './webhooks/webhooks.routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -34,6 +42,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Method (or the simulator): the review pre-flight asks it about loan servicers. */
   methodClient?: MethodClient;
+  /** Verifies Method's webhooks (runtime.webhookSecret); defaults to METHOD_WEBHOOK_SECRET. */
+  webhookSecret?: string;
 }
 
 export interface App {
@@ -42,6 +52,7 @@ export interface App {
   batches: BatchesService;
   preflight: Preflight | null;
   metrics: Metrics;
+  reconciler: Reconciler;
 }
 
 export async function buildApp(deps: AppDeps): Promise<App> {
@@ -52,7 +63,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     logger: deps.logger ? undefined : false,
     bodyLimit: 1024 * 1024,
     trustProxy: false,
-    disableRequestLogging: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   }) as unknown as FastifyInstance;
 
@@ -64,6 +74,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'"],
+        // Served over plain http on a LAN address, upgrading would break every asset.
+        upgradeInsecureRequests: null,
       },
     },
   });
@@ -155,8 +167,25 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await app.register(batchesRoutes, { batches, maxUploadMb: config.maxUploadMb, metrics });
   await app.register(reportsRoutes, { pool });
+  await app.register(employeesRoutes, { pool });
+  await app.register(sourcesRoutes, { pool });
   await app.register(paymentsRoutes, { payments: new PaymentsService(pool) });
   await app.register(ledgerRoutes, { pool });
+  await app.register(webhookRoutes, {
+    pool,
+    secret: deps.webhookSecret ?? config.methodWebhookSecret,
+    registry: metrics.registry,
+  });
+  await app.register(trackingRoutes, { pool, methodClient: deps.methodClient });
+  const reconciler = new Reconciler({
+    pool,
+    client: deps.methodClient,
+    log: (obj, msg) => app.log.warn(obj, msg),
+  });
+  await app.register(reconciliationRoutes, { pool, reconciler });
+  await app.register(reviewRoutes, { pool });
+  // Last: the web UI's catch-all GET must not shadow any API route.
+  await app.register(webRoutes, { requireSecondApprover: config.requireSecondApprover });
 
-  return { app, auth, batches, preflight, metrics };
+  return { app, auth, batches, preflight, metrics, reconciler };
 }

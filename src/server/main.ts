@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { createMethodClient } from './execution/method.js';
 import { Worker } from './execution/worker.js';
 import { startRuntime } from './runtime.js';
+import { webhookUrl } from './webhooks/credentials.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     cipher: rt.cipher,
     logger: rt.logger,
     methodClient,
+    webhookSecret: rt.webhookSecret,
   });
   const worker = new Worker({
     pool: rt.pool,
@@ -35,7 +37,11 @@ async function main(): Promise<void> {
     logger: rt.logger.child({ component: 'worker' }),
     concurrency: config.workerConcurrency,
     paymentsPerMinute: config.methodPaymentsPerMinute,
+    leaseMs: config.workerLeaseMs,
+    sweepEveryMs: Math.min(5000, config.workerLeaseMs / 2),
     preflight,
+    // Its first round (right after listen) registers our webhooks at Method; later rounds re-enable disabled ones.
+    tracking: { webhooks: { url: webhookUrl(config.publicUrl), secret: rt.webhookSecret } },
   });
 
   let closing = false;

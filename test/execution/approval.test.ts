@@ -105,6 +105,12 @@ describe('approval', () => {
       await count("SELECT count(*)::int AS n FROM provisioning WHERE kind = 'liability_account'", []),
     ).toBe(200 - unpayable.count);
     await expectBooksConsistent(t, id);
+    // The review tables carry the group figures too, line by line.
+    const after = (await t.as('auditor', { method: 'GET', url: `/api/batches/${id}` })).json();
+    const sum = (lines: Record<string, number>[], k: string) => lines.reduce((a, l) => a + l[k]!, 0);
+    expect(sum(after.summary.bySource, 'cancelledCount')).toBe(unpayable.count);
+    expect(sum(after.summary.byBranch, 'cancelledCents')).toBe(unpayable.totalCents);
+    expect(sum(after.summary.bySource, 'pendingCount')).toBe(200 - unpayable.count);
     // A payment's own view carries its reservation.
     const p = (
       await t.as('auditor', { method: 'GET', url: `/api/batches/${id}/payments?status=queued&limit=1` })

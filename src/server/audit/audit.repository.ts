@@ -74,7 +74,7 @@ export async function listAudit(db: Queryable, f: AuditFilter): Promise<AuditEnt
   const { rows } = await db.query(
     `SELECT id::text, at, user_id, username, action, entity_type, entity_id, details, client_address
        FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY id DESC LIMIT $${args.length}`,
+      ORDER BY audit_log.id DESC LIMIT $${args.length}`,
     args,
   );
   return rows.map((r) => ({

@@ -188,6 +188,16 @@ export async function loadSummary(
   );
   const bySource: SourceLine[] = [];
   const byBranch: BranchLine[] = [];
+  // Each line's group figures: the aggregate cells of its source (or branch), summed.
+  const groupFields = (dimension: 'source' | 'branch', key: string): GroupFields => {
+    const f = zeroGroupFields();
+    for (const c of cells) {
+      if ((dimension === 'source' ? c.sourceId : c.branchId) !== key) continue;
+      f[`${c.grp}Count`] += c.count;
+      f[`${c.grp}Cents`] += c.cents;
+    }
+    return f;
+  };
   for (const r of totals.rows) {
     if (r.dimension === 'source') {
       bySource.push({
@@ -195,7 +205,7 @@ export async function loadSummary(
         sourceName: r.source_name,
         paymentCount: r.payment_count,
         totalCents: r.total_cents,
-        ...zeroGroupFields(),
+        ...groupFields('source', r.key),
       });
     } else {
       byBranch.push({
@@ -203,7 +213,7 @@ export async function loadSummary(
         employeeCount: r.employee_count,
         paymentCount: r.payment_count,
         totalCents: r.total_cents,
-        ...zeroGroupFields(),
+        ...groupFields('branch', r.key),
       });
     }
   }

@@ -18,6 +18,8 @@ interface Job {
   method_id: string | null;
   attempts: number;
   lease_token: string;
+  /** Fixed for the job's life: request bodies must not change between replays of one key. */
+  created_at: Date;
 }
 
 export interface ProvisionerOptions {
@@ -49,7 +51,7 @@ export async function claimProvisioning(pool: Pool, limit: number, leaseMs: numb
                  ELSE true END
          ORDER BY CASE p.kind WHEN 'corporation' THEN 0 WHEN 'individual' THEN 1 WHEN 'ach_account' THEN 2 ELSE 3 END, p.created_at
          LIMIT $1 FOR UPDATE SKIP LOCKED)
-     RETURNING j.id, j.kind, j.ref, j.step, j.idempotency_key, j.method_id, j.attempts, j.lease_token`,
+     RETURNING j.id, j.kind, j.ref, j.step, j.idempotency_key, j.method_id, j.attempts, j.lease_token, j.created_at`,
     [limit, leaseMs / 1000],
   );
   return rows as Job[];
@@ -109,7 +111,7 @@ export class Provisioner {
       case 'individual:verify_phone': {
         const out = await client.createEntityVerificationSession(
           job.method_id!,
-          { type: 'phone', method: 'byo_sms', byo_sms: { timestamp: new Date().toISOString() } },
+          { type: 'phone', method: 'byo_sms', byo_sms: { timestamp: job.created_at.toISOString() } },
           key,
         );
         return this.after(out, () => ({ kind: 'next', step: 'verify_identity', methodId: job.method_id! }));
@@ -217,7 +219,7 @@ export class Provisioner {
       if (r.kind === 'next') {
         const { rows } = await tx.query(
           `UPDATE provisioning SET step = $3, method_id = $4, idempotency_key = gen_random_uuid(), last_error = NULL, updated_at = now()
-            WHERE ${guard} RETURNING id, kind, ref, step, idempotency_key, method_id, attempts, lease_token`,
+            WHERE ${guard} RETURNING id, kind, ref, step, idempotency_key, method_id, attempts, lease_token, created_at`,
           [job.id, job.lease_token, r.step, r.methodId],
         );
         return (rows[0] as Job | undefined) ?? null;

@@ -5,6 +5,7 @@
 import type { MethodClient, MethodOutcome } from '../../method/client.js';
 import { isSentOrLater, mapMethodPaymentStatus } from '../../method/client.js';
 import type { Payment as MethodPayment } from '../../method/types.js';
+import { assertTransition } from '../../shared/payment-state.js';
 import type { PaymentStatus } from '../../shared/statuses.js';
 import { type Pool, withTransaction } from '../db.js';
 import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
@@ -105,8 +106,85 @@ type Resolution = {
   detail?: Record<string, unknown>;
 };
 
+interface Accepted {
+  id: string;
+  lease: string;
+  attemptId: string;
+  methodPaymentId: string;
+  methodStatus: string;
+  wasSent: boolean;
+}
+
+/**
+ * Writes many `submitting → submitted` outcomes in one statement — the same guarded update, history
+ * row and attempt update as `transitionPayment`, for the one transition that needs no ledger or
+ * aggregate change. Callers wait until their row is committed.
+ */
+class AcceptedWriter {
+  private queue: { item: Accepted; done: (err?: Error) => void }[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly maxWaitMs = 15,
+    private readonly maxItems = 200,
+  ) {}
+
+  add(item: Accepted): Promise<void> {
+    assertTransition('submitting', 'submitted');
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, done: (err) => (err ? reject(err) : resolve()) });
+      if (this.queue.length >= this.maxItems) void this.flush();
+      else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.maxWaitMs);
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const items = batch.map((b) => b.item);
+    try {
+      await this.pool.query(
+        `WITH v AS (
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::boolean[])
+             AS v (id, lease, attempt_id, mid, mstatus, was_sent)
+         ), u AS (
+           UPDATE payments p SET status = 'submitted', method_payment_id = v.mid, method_status = v.mstatus,
+                  method_was_sent = p.method_was_sent OR v.was_sent, lease_token = NULL, lease_expires_at = NULL,
+                  next_run_at = NULL, retry_count = 0, updated_at = now(), version = version + 1
+             FROM v WHERE p.id = v.id AND p.status = 'submitting' AND p.lease_token = v.lease
+           RETURNING p.id, v.attempt_id, v.mid, v.mstatus
+         ), ev AS (
+           INSERT INTO payment_events (payment_id, from_status, to_status, cause, method_status, detail)
+           SELECT id, 'submitting', 'submitted', 'worker', mstatus, '{}'::jsonb FROM u
+         )
+         UPDATE payment_attempts a SET last_outcome = 'submitted', state = 'accepted', method_payment_id = u.mid
+           FROM u WHERE a.id = u.attempt_id`,
+        [
+          items.map((i) => i.id),
+          items.map((i) => i.lease),
+          items.map((i) => i.attemptId),
+          items.map((i) => i.methodPaymentId),
+          items.map((i) => i.methodStatus),
+          items.map((i) => i.wasSent),
+        ],
+      );
+      for (const b of batch) b.done();
+    } catch (err) {
+      for (const b of batch) b.done(err as Error);
+    }
+  }
+}
+
 export class Submitter {
-  constructor(private readonly opts: SubmitterOptions) {}
+  private readonly accepted: AcceptedWriter;
+
+  constructor(private readonly opts: SubmitterOptions) {
+    this.accepted = new AcceptedWriter(opts.pool);
+  }
 
   /** Runs one claimed payment to its next resting status. */
   async process(p: ClaimedPayment): Promise<void> {
@@ -340,6 +418,18 @@ export class Submitter {
 
   /** One transaction: status (only if we still hold the lease), history, attempt, ledger, aggregates. */
   private async record(p: ClaimedPayment, r: Resolution): Promise<void> {
+    // The common case (Method accepted it, pending) is written with others in one statement.
+    if (r.to === 'submitted' && r.set?.method_payment_id && !r.detail?.unknownMethodStatus) {
+      await this.accepted.add({
+        id: p.id,
+        lease: p.lease_token!,
+        attemptId: p.attempt_id,
+        methodPaymentId: r.set.method_payment_id,
+        methodStatus: r.methodStatus ?? 'pending',
+        wasSent: r.set.method_was_sent === true,
+      });
+      return;
+    }
     await withTransaction(this.opts.pool, async (tx) => {
       const moved = await transitionPayment(tx, p, {
         to: r.to,

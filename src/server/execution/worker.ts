@@ -45,7 +45,6 @@ export class Worker {
   private readonly leaseMs: number;
   private readonly idleMs: number;
   private readonly sweepEveryMs: number;
-  private inFlight = 0;
   readonly tracker: Tracker | null;
 
   constructor(private readonly opts: WorkerOptions) {
@@ -101,29 +100,25 @@ export class Worker {
     }
   }
 
-  /** Runs `task` for each item with at most `limit` in flight overall. */
-  private async runBounded<T>(items: T[], task: (item: T) => Promise<void>): Promise<void> {
-    await Promise.all(
-      items.map(async (item) => {
-        this.inFlight++;
-        try {
-          await task(item);
-        } finally {
-          this.inFlight--;
-        }
-      }),
-    );
-  }
-
+  /** A sliding window of provisioning jobs: a slow one never holds up the others. */
   private async provisionLoop(): Promise<void> {
+    const slots = new Set<Promise<void>>();
     while (this.running) {
-      const jobs = await claimProvisioning(this.opts.pool, this.opts.concurrency, this.leaseMs);
-      if (jobs.length === 0) {
-        await sleep(this.idleMs);
+      if (slots.size >= this.opts.concurrency) {
+        await Promise.race(slots);
         continue;
       }
-      await this.runBounded(jobs, (j) => this.provisioner.process(j));
+      const jobs = await claimProvisioning(this.opts.pool, this.opts.concurrency - slots.size, this.leaseMs);
+      if (jobs.length === 0) {
+        await (slots.size > 0 ? Promise.race([...slots, sleep(this.idleMs)]) : sleep(this.idleMs));
+        continue;
+      }
+      for (const j of jobs) {
+        const slot: Promise<void> = this.provisioner.process(j).finally(() => slots.delete(slot));
+        slots.add(slot);
+      }
     }
+    await Promise.allSettled(slots);
   }
 
   private async submitLoop(): Promise<void> {
@@ -175,9 +170,5 @@ export class Worker {
       const deadline = Date.now() + this.sweepEveryMs;
       while (this.running && Date.now() < deadline) await sleep(Math.min(200, this.sweepEveryMs));
     }
-  }
-
-  get busy(): number {
-    return this.inFlight;
   }
 }

@@ -103,7 +103,7 @@ function amountProblem(code: string, s: string, decimals = 0): AmountProblem {
  * spaces, from $1.00 to $1,000,000.00. Surrounding whitespace is ignored.
  */
 export function parseAmountCents(text: string): number | AmountProblem {
-  const s = text.trim();
+  const s = trimmed(text);
   if (s.length === 0) return { code: 'REQUIRED', message: 'Amount is empty' };
   let i = 0;
   let end = s.length;
@@ -205,25 +205,27 @@ function digitsOnly(s: string, from: number): boolean {
   return true;
 }
 
-/**
- * Validates prefix + UUID (8-4-4-4-12 hex digits, either case) and hashes it in the same pass.
- * Returns a non-negative 32-bit hash, or -1 when the format is wrong.
- */
-function prefixedUuidHash(s: string, prefix: string): number {
+/** prefix + UUID (8-4-4-4-12 hex digits, either case). */
+function isPrefixedUuid(s: string, prefix: string): boolean {
   const p = prefix.length;
-  if (s.length !== p + 36) return -1;
-  for (let k = 0; k < p; k++) if (s.charCodeAt(k) !== prefix.charCodeAt(k)) return -1;
-  let h = 0x811c9dc5;
+  if (s.length !== p + 36) return false;
+  for (let k = 0; k < p; k++) if (s.charCodeAt(k) !== prefix.charCodeAt(k)) return false;
   for (let k = 0; k < 36; k++) {
     const c = s.charCodeAt(p + k);
     if (k === 8 || k === 13 || k === 18 || k === 23) {
-      if (c !== 0x2d) return -1;
-      continue;
+      if (c !== 0x2d) return false;
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) {
+      return false;
     }
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) return -1;
-    h = Math.imul(h ^ c, 0x01000193);
   }
-  return h >>> 0;
+  return true;
+}
+
+/** Lookup hash of an id: its last 12 characters (a UUID's random tail) are plenty. */
+function idHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let k = Math.max(0, s.length - 12); k < s.length; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+  return h | 0;
 }
 
 const PERSON_NAME_RE = /^[\p{L}\p{M}' .\u2019-]+$/u;
@@ -343,12 +345,13 @@ function hashString(s: string): void {
   H[3] = d;
 }
 
-function hashWords(w: Int32Array): void {
+/** Absorbs 32-bit words: the lanes of sub-hashes, amounts. */
+function hashWords(w: Int32Array, n: number): void {
   let a = H[0];
   let b = H[1];
   let c = H[2];
   let d = H[3];
-  for (let k = 0; k < w.length; k++) {
+  for (let k = 0; k < n; k++) {
     const x = w[k];
     a = Math.imul(a ^ x, 0x01000193);
     a = (a << 13) | (a >>> 19);
@@ -590,7 +593,7 @@ export class FileValidator {
   /** 4 × 32-bit lanes of the running sum of row digests, carries deferred */
   private readonly digestSum = new Float64Array(4);
   private readonly rowHash = new Int32Array(4);
-  private readonly words = new Int32Array(12);
+  private readonly words = new Int32Array(1);
 
   constructor(opts: ValidatorOptions = {}) {
     this.maxErrors = opts.maxErrors ?? 10_000;
@@ -613,7 +616,7 @@ export class FileValidator {
       this.error(row, field, 'REQUIRED', `${label} is missing (no <${field.split('/').pop()}> element)`);
       return null;
     }
-    const s = raw.trim();
+    const s = trimmed(raw);
     if (s.length === 0) {
       this.error(row, field, 'REQUIRED', `${label} is empty`);
       return null;
@@ -672,7 +675,7 @@ export class FileValidator {
     hashString(loan);
     const words = this.words;
     words[0] = amountCents;
-    hashWords(words.subarray(0, 1));
+    hashWords(words, 1);
     const earlier = this.payments.check(
       fmix32(H[0] ^ Math.imul(emp.index + 1, 0x9e3779b1)),
       fmix32(H[1] ^ Math.imul(src.index + 1, 0x85ebca77)),
@@ -687,10 +690,9 @@ export class FileValidator {
       );
     }
     const phoneHash = phone === emp.phone ? emp.phoneHash : hashOf(phone);
-    words.set(emp.hash, 0);
-    words.set(src.hash, 4);
-    words.set(phoneHash, 8);
-    hashWords(words);
+    hashWords(emp.hash, 4);
+    hashWords(src.hash, 4);
+    hashWords(phoneHash, 4);
     const rh = this.rowHash;
     hashFinish(rh);
     this.addDigest(rh);
@@ -736,10 +738,15 @@ export class FileValidator {
   private checkEmployee(row: number, v: RawRow['values']): EmployeeRecord | null {
     const errorsBefore = this.rowErrors;
     const id = this.required(row, EMP.id, v['Employee/DunkinId'], 'Employee id');
-    let h = -1;
+    let h = 0;
+    let idOk = false;
+    let known: EmployeeRecord | undefined;
     if (id !== null) {
-      h = prefixedUuidHash(id, 'EMP-');
-      if (h < 0) {
+      // Known ids were validated when first seen.
+      h = idHash(id);
+      known = this.employees.find(h, id);
+      idOk = known !== undefined || isPrefixedUuid(id, 'EMP-');
+      if (!idOk) {
         this.error(
           row,
           EMP.id,
@@ -752,7 +759,6 @@ export class FileValidator {
     const rawFirst = v['Employee/FirstName'];
     const rawLast = v['Employee/LastName'];
     const rawDob = v['Employee/DOB'];
-    const known = h >= 0 && id !== null ? this.employees.find(h, id) : undefined;
     if (
       known !== undefined &&
       known.rawBranch === rawBranch &&
@@ -763,7 +769,7 @@ export class FileValidator {
       return known;
     }
     const branch = this.required(row, EMP.branch, rawBranch, 'Branch id');
-    if (branch !== null && prefixedUuidHash(branch, 'BRC-') < 0) {
+    if (branch !== null && !isPrefixedUuid(branch, 'BRC-')) {
       this.error(
         row,
         EMP.branch,
@@ -777,7 +783,7 @@ export class FileValidator {
     if (
       this.rowErrors > errorsBefore ||
       id === null ||
-      h < 0 ||
+      !idOk ||
       branch === null ||
       first === null ||
       last === null ||
@@ -925,10 +931,14 @@ export class FileValidator {
 
   private checkSource(row: number, v: RawRow['values']): SourceRecord | null {
     const id = this.required(row, 'Payor/DunkinId', v['Payor/DunkinId'], 'Payor id');
-    let h = -1;
+    let h = 0;
+    let idOk = false;
+    let known: SourceRecord | undefined;
     if (id !== null) {
-      h = prefixedUuidHash(id, 'CORP-');
-      if (h < 0) {
+      h = idHash(id);
+      known = this.sources.find(h, id);
+      idOk = known !== undefined || isPrefixedUuid(id, 'CORP-');
+      if (!idOk) {
         this.error(
           row,
           'Payor/DunkinId',
@@ -937,7 +947,6 @@ export class FileValidator {
         );
       }
     }
-    const known = h >= 0 && id !== null ? this.sources.find(h, id) : undefined;
     if (known !== undefined) {
       const r = known.raw;
       if (
@@ -1009,7 +1018,7 @@ export class FileValidator {
         `ZIP code ${quote(zip)} is not 5 digits or ZIP+4 (like 50613 or 50613-1234)`,
       );
     }
-    if (this.rowErrors > errorsBefore || id === null || h < 0) return null;
+    if (this.rowErrors > errorsBefore || id === null || !idOk) return null;
     const values = [routing, account, name, dba, ein, line1, city, state, zip] as string[];
     if (known !== undefined) {
       const before = [
@@ -1167,6 +1176,15 @@ export class FileValidator {
       fileDigest,
     };
   }
+}
+
+/** String.prototype.trim, skipping the call in the usual case of printable ASCII at both ends. */
+function trimmed(s: string): string {
+  const n = s.length;
+  if (n === 0) return s;
+  const a = s.charCodeAt(0);
+  const b = s.charCodeAt(n - 1);
+  return a > 0x20 && a < 0x7f && b > 0x20 && b < 0x7f ? s : s.trim();
 }
 
 function detachMaybe(s: string | undefined): string | undefined {

@@ -10,6 +10,8 @@
 //   that has child elements may only have whitespace text beside them (no mixed content).
 // - A text value is limited in decoded UTF-8 bytes; whitespace between child elements is not a value
 //   and is unlimited.
+// - Hardening limits: nesting depth, text value and name sizes (ReaderLimits), and 256 bytes for
+//   the XML declaration (a real one is under 60).
 // - line and column are 1-based; column counts Unicode characters (code points), not bytes, so it
 //   matches what a text editor shows. Errors about a tag point at its '<'.
 
@@ -172,7 +174,8 @@ for (let f = 0; f < FIELD_PATHS.length; f++) {
 }
 
 const FIELD_COUNT = FIELD_PATHS.length;
-const ALL_FIELDS_MASK = 2 ** FIELD_COUNT - 1;
+/** Shared by every row without unknown or repeated paths (frozen: rows are not to be edited). */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
 
 // ---------------------------------------------------------------------------------------------
 // Byte classes
@@ -377,7 +380,7 @@ class Reader {
     throw new XmlError(message, line, column);
   }
 
-  private failAt(message: string, buf: Buffer, i: number): never {
+  private failAt(message: string, i: number): never {
     throw new XmlError(message, this.line, this.colAt(this.base + i));
   }
 
@@ -407,8 +410,13 @@ class Reader {
    * Decodes the UTF-8 sequence starting at buf[i] (whose lead byte is >= 0x80), strictly: no
    * overlongs, no surrogates, nothing above U+10FFFF, and only characters XML allows. Sets
    * decodeLen.n and counts the continuation bytes for columns.
+   *
+   * It looks as far as the end of buf, past the bytes prepare() held back: a valid sequence never
+   * reaches them (they start at a lead byte), and seeing them makes an error the same whatever
+   * the chunking.
    */
-  private decode(buf: Buffer, i: number, end: number): number {
+  private decode(buf: Buffer, i: number): number {
+    const end = buf.length;
     const c0 = buf[i];
     let cp = -1;
     let n = 0;
@@ -441,20 +449,27 @@ class Reader {
       }
     }
     if (cp < 0) {
-      const shown = Array.from(buf.subarray(i, Math.min(end, i + Math.max(n, 1))))
+      // The lead byte and what follows it up to the first byte that cannot continue it: the same
+      // bytes whatever the chunking.
+      let shownEnd = i + 1;
+      while (shownEnd < end && shownEnd < i + n) {
+        const c = buf[shownEnd++];
+        if ((c & 0xc0) !== 0x80) break;
+      }
+      const shown = Array.from(buf.subarray(i, shownEnd))
         .map((x) => x.toString(16).toUpperCase().padStart(2, '0'))
         .join(' ');
-      this.failAt(`invalid UTF-8 byte sequence (${shown}); the file must be UTF-8 encoded`, buf, i);
+      this.failAt(`invalid UTF-8 byte sequence (${shown}); the file must be UTF-8 encoded`, i);
     }
     if (cp === 0xfffe || cp === 0xffff) {
-      this.failAt(`character ${describeCp(cp)} is not allowed in XML`, buf, i);
+      this.failAt(`character ${describeCp(cp)} is not allowed in XML`, i);
     }
     this.decodeLen.n = n;
     return cp;
   }
 
   private badControl(buf: Buffer, i: number): never {
-    this.failAt(`control character ${describeCp(buf[i])} is not allowed in XML`, buf, i);
+    this.failAt(`control character ${describeCp(buf[i])} is not allowed in XML`, i);
   }
 
   // ----- chunk management -----
@@ -770,8 +785,7 @@ class Reader {
       this.field = node.field;
       if (this.seenMask & bit) {
         this.fieldSkip = true;
-        if (this.repeated === null) this.repeated = [node.path];
-        else if (!this.repeated.includes(node.path)) this.repeated.push(node.path);
+        this.noteRepeated(node.path);
       } else {
         this.fieldSkip = false;
         this.seenMask |= bit;
@@ -788,6 +802,11 @@ class Reader {
         this.unknown = null;
       }
     }
+  }
+
+  private noteRepeated(path: string): void {
+    if (this.repeated === null) this.repeated = [path];
+    else if (!this.repeated.includes(path)) this.repeated.push(path);
   }
 
   /** Called at the '>' of a start tag: the element's text starts at i. */
@@ -844,10 +863,14 @@ class Reader {
     const vStr = this.vStr;
     let lo = 0x7fffffff;
     let hi = -1;
+    let all = true;
     for (let f = 0; f < FIELD_COUNT; f++) {
-      if (vKind[f] === 1) {
+      const k = vKind[f];
+      if (k === 1) {
         if (this.vStart[f] < lo) lo = this.vStart[f];
         if (this.vEnd[f] > hi) hi = this.vEnd[f];
+      } else if (k === 0) {
+        all = false;
       }
     }
     if (hi >= 0) {
@@ -859,7 +882,7 @@ class Reader {
       }
     }
     let values: Partial<Record<FieldPath, string>>;
-    if (this.seenMask === ALL_FIELDS_MASK && allSet(vKind)) {
+    if (all) {
       values = {
         'Employee/DunkinId': vStr[0],
         'Employee/DunkinBranch': vStr[1],
@@ -889,8 +912,8 @@ class Reader {
     const row: RawRow = {
       rowNumber: this.rowCount,
       values,
-      unknownPaths: this.unknown ?? [],
-      repeatedPaths: this.repeated ?? [],
+      unknownPaths: this.unknown ?? NONE,
+      repeatedPaths: this.repeated ?? NONE,
       line: this.rowLine,
     };
     this.unknown = null;
@@ -933,7 +956,7 @@ class Reader {
                 this.newline(base + i, true);
                 continue;
               }
-              if (c >= 0x80) this.decode(buf, i, end);
+              if (c >= 0x80) this.decode(buf, i);
               else if (CLS[c] === C_BAD) this.badControl(buf, i);
               this.failNotWs(this.line, this.colAt(base + i));
             }
@@ -962,7 +985,7 @@ class Reader {
                 continue;
               }
               if (k === C_GT) {
-                if (this.cdEndBefore(buf, i)) this.failAt('"]]>" is not allowed in text', buf, i);
+                if (this.cdEndBefore(buf, i)) this.failAt('"]]>" is not allowed in text', i);
                 continue;
               }
               if (k === C_BAD) this.badControl(buf, i);
@@ -1016,12 +1039,12 @@ class Reader {
               continue;
             }
             if (k === C_GT) {
-              if (this.cdEndBefore(buf, i)) this.failAt('"]]>" is not allowed in text', buf, i);
+              if (this.cdEndBefore(buf, i)) this.failAt('"]]>" is not allowed in text', i);
               this.emitBytes(buf, i, 1, i);
               continue;
             }
             if (k === C_HIGH) {
-              this.decode(buf, i, end);
+              this.decode(buf, i);
               const n = this.decodeLen.n;
               this.emitBytes(buf, i, n, i);
               this.cont += n - 1;
@@ -1074,7 +1097,7 @@ class Reader {
             continue;
           }
           if (c < 0x80 && NAME_START[c] !== 1) {
-            this.failAt(`"<" must start a tag, but it is followed by ${showByte(c)}`, buf, i);
+            this.failAt(`"<" must start a tag, but it is followed by ${showByte(c)}`, i);
           }
           this.nameStart = i;
           this.nameLen = 0;
@@ -1086,13 +1109,15 @@ class Reader {
         case S_ETAG_NAME:
         case S_PI_TARGET: {
           const st = this.state;
+          // A name continued from the previous buffer restarts at 0 here (its start is in nameBuf).
+          if (this.nameStart < 0) this.nameStart = i;
           let c = 0;
           for (; i < end; i++) {
             c = buf[i];
             if (NAME_CHAR[c] === 1) continue;
             if (c < 0x80) break;
-            const cp = this.decode(buf, i, end);
-            const first = this.nameStart >= 0 ? i === this.nameStart : this.nameLen === 0 && i === 0;
+            const cp = this.decode(buf, i);
+            const first = i === this.nameStart && this.nameLen === 0;
             if (first ? !isNameStartCp(cp) : !isNameCp(cp)) break;
             const n = this.decodeLen.n;
             this.cont += n - 1;
@@ -1102,8 +1127,8 @@ class Reader {
           let src: Uint8Array = buf;
           let s = this.nameStart;
           let e = i;
-          if (s < 0) {
-            this.appendName(buf, 0, i);
+          if (this.nameLen > 0) {
+            this.appendName(buf, s, i);
             src = this.nameBuf;
             s = 0;
             e = this.nameLen;
@@ -1113,12 +1138,12 @@ class Reader {
           this.nameStart = -1;
           if (e === s) {
             if (st === S_STAG_NAME) {
-              this.failAt(`"<" must be followed by an element name`, buf, i);
+              this.failAt(`"<" must be followed by an element name`, i);
             }
             if (st === S_PI_TARGET) {
-              this.failAt('a processing instruction must start with a name (its target)', buf, i);
+              this.failAt('a processing instruction must start with a name (its target)', i);
             }
-            this.failAt(`"</" must be followed by an element name, found ${showByte(c)}`, buf, i);
+            this.failAt(`"</" must be followed by an element name, found ${showByte(c)}`, i);
           }
           if (st === S_STAG_NAME) {
             this.startElement(buf, src, s, e, i);
@@ -1131,12 +1156,13 @@ class Reader {
             if (!bytesEqual(src, s, e, this.names[d])) {
               const open = Buffer.from(this.names[d]).toString('utf8');
               this.failTok(
-                `end tag </${nameText(src, s, e)}> does not match the open element <${open}> (line ${this.openLine[d]}, column ${this.openCol[d]})`,
+                `end tag </${nameText(src, s, e)}> does not match <${open}>, which was opened at line ${this.openLine[d]}, column ${this.openCol[d]}`,
               );
             }
             this.state = S_ETAG_REST;
           } else {
-            this.beginPI(src, s, e, buf, i);
+            // "<?name?>": skip the '?' so S_PI_END sees the '>'.
+            if (this.beginPI(src, s, e, buf, i)) i++;
           }
           continue;
         }
@@ -1154,10 +1180,10 @@ class Reader {
             const prev = i > 0 ? buf[i - 1] : this.tail1;
             if ((c >= 0x80 || NAME_START[c] === 1) && isWsByte(prev)) {
               const name = Buffer.from(this.names[this.depth]).toString('utf8');
-              this.failAt(`attributes are not allowed (found one on <${name}>)`, buf, i);
+              this.failAt(`attributes are not allowed (found one on <${name}>)`, i);
             }
-            if (c >= 0x80) this.decode(buf, i, end);
-            this.failAt(`unexpected ${showByte(c)} in a start tag`, buf, i);
+            if (c >= 0x80) this.decode(buf, i);
+            this.failAt(`unexpected ${showByte(c)} in a start tag`, i);
           }
           if (i >= end) return end;
           if (buf[i] === 0x2f) {
@@ -1173,7 +1199,7 @@ class Reader {
 
         case S_STAG_SLASH: {
           if (i >= end) return end;
-          if (buf[i] !== 0x3e) this.failAt('"/" in a start tag must be followed by ">"', buf, i);
+          if (buf[i] !== 0x3e) this.failAt('"/" in a start tag must be followed by ">"', i);
           i++;
           this.state = S_TEXT;
           if (this.endElement(buf, true)) return i;
@@ -1189,8 +1215,8 @@ class Reader {
               this.newline(base + i, c === 0x0d);
               continue;
             }
-            if (c >= 0x80) this.decode(buf, i, end);
-            this.failAt(`unexpected ${showByte(c)} in an end tag`, buf, i);
+            if (c >= 0x80) this.decode(buf, i);
+            this.failAt(`unexpected ${showByte(c)} in an end tag`, i);
           }
           if (i >= end) return end;
           i++;
@@ -1246,23 +1272,20 @@ class Reader {
             }
             if (this.dashes >= 2) {
               if (c === 0x3e && this.dashes === 2) break;
-              this.failAt('"--" is not allowed inside a comment', buf, i - 1);
+              this.failAt('"--" is not allowed inside a comment', i - this.dashes);
             }
             this.dashes = 0;
             if (c < 0x20) {
               if (c === 0x0a || c === 0x0d) this.newline(base + i, c === 0x0d);
               else if (c !== 0x09) this.badControl(buf, i);
             } else if (c >= 0x80) {
-              this.decode(buf, i, end);
+              this.decode(buf, i);
               const n = this.decodeLen.n;
               this.cont += n - 1;
               i += n - 1;
             }
           }
-          if (i >= end) {
-            if (this.dashes > 2) this.failAt('"--" is not allowed inside a comment', buf, end - 1);
-            return end;
-          }
+          if (i >= end) return end;
           i++;
           this.state = S_TEXT;
           continue;
@@ -1276,10 +1299,10 @@ class Reader {
               continue;
             }
             if (c === 0x3e && this.brackets >= 2) {
-              this.flushBrackets(this.brackets - 2, buf, i);
+              this.flushBrackets(this.brackets - 2, i);
               break;
             }
-            if (this.brackets > 0) this.flushBrackets(this.brackets, buf, i);
+            if (this.brackets > 0) this.flushBrackets(this.brackets, i);
             if (c < 0x80) {
               const k = CLS[c];
               if (k === C_LF) {
@@ -1295,7 +1318,7 @@ class Reader {
                 this.emitBytes(buf, i, 1, i);
               }
             } else {
-              this.decode(buf, i, end);
+              this.decode(buf, i);
               const n = this.decodeLen.n;
               this.emitBytes(buf, i, n, i);
               this.cont += n - 1;
@@ -1322,9 +1345,9 @@ class Reader {
               if (c === 0x0a || c === 0x0d) this.newline(base + i, c === 0x0d);
               else if (c !== 0x09) this.badControl(buf, i);
             } else if (c >= 0x80) {
-              this.decode(buf, i, end);
+              this.decode(buf, i);
               const n = this.decodeLen.n;
-              if (this.piIsDecl) this.failAt('the XML declaration must be ASCII', buf, i);
+              if (this.piIsDecl) this.failAt('the XML declaration must be ASCII', i);
               this.cont += n - 1;
               i += n - 1;
             }
@@ -1340,7 +1363,7 @@ class Reader {
         case S_PI_END: {
           if (i >= end) return end;
           if (buf[i] !== 0x3e) {
-            this.failAt('a processing instruction\'s name must be followed by a space or by "?>"', buf, i);
+            this.failAt('a processing instruction\'s name must be followed by a space or by "?>"', i);
           }
           i++;
           this.state = S_TEXT;
@@ -1433,36 +1456,43 @@ class Reader {
       if (node === null) break;
       // The parent is in whitespace mode, so a child is never mixed content here.
       this.hasChild[d] = 1;
+      if (node.kind === K_LEAF) {
+        // A whole plain leaf in view is recorded without being pushed: it cannot fail.
+        const vs = close + 1;
+        let j = vs;
+        while (j < end && CLS[buf[j]] <= C_SPACE) j++;
+        const bytes = node.bytes;
+        const cl = j + 2 + bytes.length;
+        if (
+          cl < end &&
+          buf[j] === 0x3c &&
+          buf[j + 1] === 0x2f &&
+          buf[cl] === 0x3e &&
+          j - vs <= this.maxText &&
+          bytesAt(buf, j + 2, bytes)
+        ) {
+          if ((this.seenMask & node.bit) === 0) {
+            this.seenMask |= node.bit;
+            const f = node.field;
+            vKind[f] = 1;
+            vStart[f] = vs;
+            vEnd[f] = j;
+          } else {
+            this.noteRepeated(node.path);
+          }
+          i = cl + 1;
+          continue;
+        }
+      }
       this.tokLine = line;
       this.tokCol = base + i - lineStart - contDelta + 1;
       this.tokAbs = base + i;
       this.pushElement(node, node.bytes);
       i = close + 1;
-      if (node.kind !== K_LEAF) continue;
-      let j = i;
-      while (j < end && CLS[buf[j]] <= C_SPACE) j++;
-      const bytes = node.bytes;
-      const cl = j + 2 + bytes.length;
-      if (
-        cl >= end ||
-        buf[j] !== 0x3c ||
-        buf[j + 1] !== 0x2f ||
-        buf[cl] !== 0x3e ||
-        j - i > this.maxText ||
-        !bytesAt(buf, j + 2, bytes)
-      ) {
+      if (node.kind === K_LEAF) {
         this.beginText(i);
         break;
       }
-      if (!this.fieldSkip) {
-        const f = node.field;
-        vKind[f] = 1;
-        vStart[f] = i;
-        vEnd[f] = j;
-      }
-      this.depth--;
-      this.textMode = TM_WS;
-      i = cl + 1;
     }
     if (line !== this.line || lineStart !== this.lineStart) {
       this.line = line;
@@ -1479,12 +1509,13 @@ class Reader {
     return p1 === 0x5d && p2 === 0x5d;
   }
 
-  private flushBrackets(count: number, buf: Buffer, i: number): void {
+  private flushBrackets(count: number, i: number): void {
     for (let k = 0; k < count; k++) this.emitCp(0x5d, this.line, this.colAt(this.base + i));
     this.brackets = 0;
   }
 
-  private beginPI(src: Uint8Array, s: number, e: number, buf: Buffer, i: number): void {
+  /** Sets up the PI after its target; true when the target is directly followed by "?". */
+  private beginPI(src: Uint8Array, s: number, e: number, buf: Buffer, i: number): boolean {
     const c = buf[i];
     const len = e - s;
     const isXml =
@@ -1503,13 +1534,14 @@ class Reader {
     }
     if (c === 0x3f) {
       this.state = S_PI_END;
-      return;
+      return true;
     }
     if (!isWsByte(c)) {
-      this.failAt('a processing instruction\'s name must be followed by a space or by "?>"', buf, i);
+      this.failAt('a processing instruction\'s name must be followed by a space or by "?>"', i);
     }
     this.piQ = false;
     this.state = S_PI_BODY;
+    return false;
   }
 
   private checkDecl(): void {
@@ -1622,11 +1654,6 @@ class Reader {
     }
     this.emitCp(cp, this.entLine, this.entCol);
   }
-}
-
-function allSet(vKind: Uint8Array): boolean {
-  for (let f = 0; f < vKind.length; f++) if (vKind[f] === 0) return false;
-  return true;
 }
 
 function bytesEqual(src: Uint8Array, s: number, e: number, name: Uint8Array): boolean {

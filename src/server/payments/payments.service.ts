@@ -86,8 +86,7 @@ export async function listPayments(
       f.flag,
     );
   if (f.q) {
-    if (/^EMP-/i.test(f.q))
-      add('p.employee_id = ?', f.q.replace(/^emp-/i, 'EMP-').toLowerCase().replace(/^emp-/, 'EMP-'));
+    if (/^EMP-/i.test(f.q)) add('p.employee_id = ?', `EMP-${f.q.slice(4).toLowerCase()}`);
     else add('p.employee_name ILIKE ?', `%${f.q.replace(/[%_\\]/g, '\\$&')}%`);
   }
   if (f.afterRow !== undefined) add('p.row_number > ?', f.afterRow);

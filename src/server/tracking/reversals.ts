@@ -1,0 +1,97 @@
+// A person approves a reversal Method requires (reversal_required: the source pull failed after
+// the loan was credited). Method is told first — outside any transaction, with a key derived from
+// the reversal so a repeated click cannot approve twice — then the payment moves to `processing`
+// with its audit entry in one transaction. Method then re-pulls: `settled` → paid, `reversed` → returned.
+import type { MethodClient } from '../../method/client.js';
+import { type Actor, recordAudit } from '../audit/audit.repository.js';
+import { type Pool, withTransaction } from '../db.js';
+import { AppError, notFound } from '../errors.js';
+import { refreshBatchStatuses } from '../execution/sweeper.js';
+import { findPayment, lockPayment, transitionPayment } from '../payments/payments.repository.js';
+import { type Payment, toPayment } from '../payments/payments.service.js';
+import { derivedUuid } from '../webhooks/credentials.js';
+
+type Client = Pick<MethodClient, 'listReversals' | 'approveReversal'>;
+
+export async function approveReversal(
+  pool: Pool,
+  client: Client | undefined,
+  paymentId: string,
+  actor: Actor,
+): Promise<Payment> {
+  const p = await findPayment(pool, paymentId);
+  if (!p) throw notFound('Payment', paymentId);
+  if (p.method_status !== 'reversal_required' || !p.method_payment_id) {
+    throw new AppError(
+      'INVALID_STATE',
+      `Only a payment Method shows as reversal_required has a reversal to approve; this one is ${p.status} (Method: ${p.method_status ?? 'none'})`,
+      { status: p.status, methodStatus: p.method_status },
+    );
+  }
+  if (!client) throw new AppError('SERVICE_UNAVAILABLE', 'No Method connection is configured');
+  const listed = await client.listReversals(p.method_payment_id, { timeoutMs: 10_000 });
+  if (listed.kind !== 'ok') {
+    throw new AppError('SERVICE_UNAVAILABLE', 'Method did not answer the reversal look-up; try again', {
+      outcome: listed.kind,
+    });
+  }
+  const waiting = listed.data.items.find((r) => r.status === 'pending_approval');
+  // Approved before (our commit was lost after Method's answer): finish our side only.
+  const approvedBefore = listed.data.items.find(
+    (r) => r.status !== 'pending_approval' && r.status !== 'failed',
+  );
+  const reversal = waiting ?? approvedBefore;
+  if (!reversal) {
+    throw new AppError('INVALID_STATE', 'Method holds no reversal for this payment awaiting approval');
+  }
+  if (waiting) {
+    const approved = await client.approveReversal(p.method_payment_id, waiting.id, {
+      idempotencyKey: derivedUuid(`loanpay-approve-reversal|${p.id}|${waiting.id}`),
+      timeoutMs: 10_000,
+    });
+    if (approved.kind === 'definite_failure') {
+      throw new AppError('INVALID_STATE', `Method refused the approval: ${approved.error.message}`, {
+        methodError: approved.error,
+      });
+    }
+    if (approved.kind !== 'ok') {
+      throw new AppError(
+        'SERVICE_UNAVAILABLE',
+        'Method did not confirm the approval; try again (it is safe)',
+        {
+          outcome: approved.kind,
+        },
+      );
+    }
+  }
+  const row = await withTransaction(pool, async (tx) => {
+    const cur = await lockPayment(tx, paymentId);
+    if (!cur) throw notFound('Payment', paymentId);
+    let moved = cur;
+    // A webhook may have moved it already (Method announced reversal_processing first).
+    if (cur.status === 'needs_review' && cur.method_status === 'reversal_required') {
+      const r = await transitionPayment(tx, cur, {
+        to: 'processing',
+        cause: 'person',
+        actor: actor.username,
+        methodStatus: 'reversal_processing',
+        detail: { action: 'approve_reversal', reversalId: reversal.id, methodStatus: 'reversal_processing' },
+        set: { method_status: 'reversal_processing', review_reason: null },
+      });
+      if (!r) throw new AppError('INVALID_STATE', 'The payment changed meanwhile; reload and try again');
+      moved = r;
+    }
+    await recordAudit(tx, actor, 'payment.approve_reversal', 'payment', paymentId, {
+      from: cur.status,
+      to: moved.status,
+      batchId: cur.batch_id,
+      row: cur.row_number,
+      methodPaymentId: cur.method_payment_id,
+      reversalId: reversal.id,
+      amountCents: cur.amount_cents,
+    });
+    return moved;
+  });
+  await refreshBatchStatuses(pool, row.batch_id);
+  return toPayment(row);
+}
