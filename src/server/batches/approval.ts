@@ -98,17 +98,22 @@ export async function approveBatch(
        SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM payments
         WHERE batch_id = $1 AND status = 'queued'
      )
-     INSERT INTO provisioning (kind, ref)
-     SELECT 'individual', e.employee_id FROM employees e
+     -- Accounts whose holder is not at Method yet sleep ('infinity') until it is (wakeDependents).
+     INSERT INTO provisioning (kind, ref, next_run_at)
+     SELECT 'individual', e.employee_id, now() FROM employees e
       WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM q)
      UNION ALL
-     SELECT 'liability_account', l.id::text FROM loans l
+     SELECT 'liability_account', l.id::text,
+            CASE WHEN e.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
+       FROM loans l JOIN employees e USING (employee_id)
       WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM q)
      UNION ALL
-     SELECT 'corporation', py.id::text FROM payors py
+     SELECT 'corporation', py.id::text, now() FROM payors py
       WHERE py.method_entity_id IS NULL AND py.id IN (SELECT s.payor_id FROM sources s WHERE s.source_id IN (SELECT source_id FROM q))
      UNION ALL
-     SELECT 'ach_account', a.id::text FROM source_bank_accounts a
+     SELECT 'ach_account', a.id::text,
+            CASE WHEN py.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
+       FROM source_bank_accounts a JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
       WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM q)
      ON CONFLICT (kind, ref) DO NOTHING`,
     [batchId],

@@ -3,7 +3,7 @@
 // liability account per loan) is created once across all batches. Each step's idempotency key is
 // committed before its call; a crash or an ambiguous answer replays the same key.
 import type { MethodClient, MethodOutcome } from '../../method/client.js';
-import { type Pool, withTransaction } from '../db.js';
+import { type Pool, type Queryable, withTransaction } from '../db.js';
 import type { Cipher } from '../secrets.js';
 import { backoffMs } from './method.js';
 
@@ -33,6 +33,11 @@ export interface ProvisionerOptions {
 }
 
 /** Jobs whose prerequisites exist: accounts need their holder entity, liability accounts a merchant. */
+/**
+ * Claims runnable jobs in due order. A job whose holder does not exist at Method yet waits with
+ * next_run_at = 'infinity' and is woken when its holder is done (see `record`), so a claim never
+ * has to look at the thousands of accounts still waiting for their entity.
+ */
 export async function claimProvisioning(pool: Pool, limit: number, leaseMs: number): Promise<Job[]> {
   const { rows } = await pool.query(
     `UPDATE provisioning j SET status = 'in_progress', lease_token = gen_random_uuid(),
@@ -41,15 +46,7 @@ export async function claimProvisioning(pool: Pool, limit: number, leaseMs: numb
         SELECT p.id FROM provisioning p
          WHERE p.status IN ('pending', 'in_progress') AND p.next_run_at <= now()
            AND (p.lease_expires_at IS NULL OR p.lease_expires_at < now())
-           AND CASE p.kind
-                 WHEN 'liability_account' THEN EXISTS (
-                   SELECT 1 FROM loans l JOIN employees e USING (employee_id) JOIN plaid_merchants m ON m.plaid_id = l.plaid_id
-                    WHERE l.id::text = p.ref AND e.method_entity_id IS NOT NULL AND m.payable)
-                 WHEN 'ach_account' THEN EXISTS (
-                   SELECT 1 FROM source_bank_accounts a JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
-                    WHERE a.id::text = p.ref AND py.method_entity_id IS NOT NULL)
-                 ELSE true END
-         ORDER BY CASE p.kind WHEN 'corporation' THEN 0 WHEN 'individual' THEN 1 WHEN 'ach_account' THEN 2 ELSE 3 END, p.created_at
+         ORDER BY p.next_run_at
          LIMIT $1 FOR UPDATE SKIP LOCKED)
      RETURNING j.id, j.kind, j.ref, j.step, j.idempotency_key, j.method_id, j.attempts, j.lease_token, j.created_at`,
     [limit, leaseMs / 1000],
@@ -57,11 +54,31 @@ export async function claimProvisioning(pool: Pool, limit: number, leaseMs: numb
   return rows as Job[];
 }
 
+/** Wakes the jobs waiting for a holder that Method now has (an employee's loans, a payor's sources). */
+export async function wakeDependents(db: Queryable, kind: Kind, ref: string): Promise<void> {
+  if (kind === 'individual') {
+    await db.query(
+      `UPDATE provisioning SET next_run_at = now() WHERE kind = 'liability_account' AND status = 'pending'
+          AND next_run_at = 'infinity' AND ref IN (SELECT id::text FROM loans WHERE employee_id = $1)`,
+      [ref],
+    );
+  } else if (kind === 'corporation') {
+    await db.query(
+      `UPDATE provisioning SET next_run_at = now() WHERE kind = 'ach_account' AND status = 'pending'
+          AND next_run_at = 'infinity'
+          AND ref IN (SELECT a.id::text FROM source_bank_accounts a JOIN sources s USING (source_id) WHERE s.payor_id = $1::uuid)`,
+      [ref],
+    );
+  }
+}
+
 type StepResult =
   | { kind: 'next'; step: string; methodId: string }
   | { kind: 'done'; methodId: string }
   | { kind: 'retry'; reason: string; delayMs?: number; newKey?: boolean }
-  | { kind: 'failed'; reason: string };
+  | { kind: 'failed'; reason: string }
+  /** The holder entity is not at Method yet: sleep until it is (woken by wakeDependents). */
+  | { kind: 'wait' };
 
 export class Provisioner {
   constructor(private readonly opts: ProvisionerOptions) {}
@@ -157,6 +174,7 @@ export class Provisioner {
           [job.ref],
         );
         const a = rows[0];
+        if (!a.method_entity_id) return { kind: 'wait' };
         const out = await client.createAccount(
           {
             holder_id: a.method_entity_id,
@@ -174,6 +192,9 @@ export class Provisioner {
           [job.ref],
         );
         const l = rows[0];
+        if (!l.method_entity_id) return { kind: 'wait' };
+        if (!l.merchant_id)
+          return { kind: 'failed', reason: `no payable student-loan merchant for this loan's Plaid id` };
         const out = await client.createAccount(
           {
             holder_id: l.method_entity_id,
@@ -224,6 +245,24 @@ export class Provisioner {
         );
         return (rows[0] as Job | undefined) ?? null;
       }
+      if (r.kind === 'wait') {
+        await tx.query(
+          `UPDATE provisioning SET status = 'pending', next_run_at = 'infinity', attempts = greatest(attempts - 1, 0),
+                  lease_token = NULL, lease_expires_at = NULL, updated_at = now() WHERE ${guard}`,
+          [job.id, job.lease_token],
+        );
+        // The holder may have finished between our read and this write: wake again if so.
+        await tx.query(
+          `UPDATE provisioning j SET next_run_at = now() WHERE j.id = $1 AND EXISTS (
+             SELECT 1 FROM loans l JOIN employees e USING (employee_id) WHERE j.kind = 'liability_account'
+                AND l.id = j.ref::uuid AND e.method_entity_id IS NOT NULL
+             UNION ALL
+             SELECT 1 FROM source_bank_accounts a JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
+              WHERE j.kind = 'ach_account' AND a.id = j.ref::uuid AND py.method_entity_id IS NOT NULL)`,
+          [job.id],
+        );
+        return null;
+      }
       if (r.kind === 'done') {
         const { rowCount } = await tx.query(
           `UPDATE provisioning SET status = 'done', method_id = $3, lease_token = NULL, lease_expires_at = NULL, last_error = NULL,
@@ -238,6 +277,7 @@ export class Provisioner {
           liability_account: 'UPDATE loans SET method_account_id = $2 WHERE id = $1::uuid',
         };
         await tx.query(target[job.kind], [job.ref, r.methodId]);
+        await wakeDependents(tx, job.kind, job.ref);
         return null;
       }
       if (r.kind === 'retry' && job.attempts < this.opts.retryBudget) {

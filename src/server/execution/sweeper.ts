@@ -92,3 +92,23 @@ export async function refreshBatchStatuses(pool: Pool, batchId?: string): Promis
     [batchId ?? null],
   );
 }
+
+/**
+ * Wakes accounts sleeping for a holder that exists by now — the holder finished while the approval
+ * that queued them was still open, so its wake-up did not see them.
+ */
+export async function wakeSleepingProvisioning(pool: Pool): Promise<number> {
+  const { rowCount } = await pool.query(
+    `UPDATE provisioning j SET next_run_at = now()
+      WHERE j.status = 'pending' AND j.next_run_at = 'infinity' AND j.id IN (
+        SELECT j2.id FROM provisioning j2 JOIN loans l ON l.id::text = j2.ref JOIN employees e USING (employee_id)
+         WHERE j2.kind = 'liability_account' AND j2.status = 'pending' AND j2.next_run_at = 'infinity'
+           AND e.method_entity_id IS NOT NULL
+        UNION ALL
+        SELECT j3.id FROM provisioning j3 JOIN source_bank_accounts a ON a.id::text = j3.ref
+          JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
+         WHERE j3.kind = 'ach_account' AND j3.status = 'pending' AND j3.next_run_at = 'infinity'
+           AND py.method_entity_id IS NOT NULL)`,
+  );
+  return rowCount ?? 0;
+}

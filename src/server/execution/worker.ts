@@ -11,7 +11,12 @@ import type { Cipher } from '../secrets.js';
 import { Tracker, type TrackingOptions } from '../tracking/tracker.js';
 import { claimProvisioning, Provisioner } from './provisioner.js';
 import { claimPayments, Submitter } from './submitter.js';
-import { refreshBatchStatuses, sweepBlockedByProvisioning, sweepExpiredLeases } from './sweeper.js';
+import {
+  refreshBatchStatuses,
+  sweepBlockedByProvisioning,
+  sweepExpiredLeases,
+  wakeSleepingProvisioning,
+} from './sweeper.js';
 import { takeToken } from './throttle.js';
 
 export interface WorkerOptions {
@@ -164,6 +169,7 @@ export class Worker {
     while (this.running) {
       await sweepExpiredLeases(this.opts.pool);
       await sweepBlockedByProvisioning(this.opts.pool);
+      await wakeSleepingProvisioning(this.opts.pool);
       await cancelAtMethod(this.opts.pool, this.opts.client);
       await refreshBatchStatuses(this.opts.pool);
       await this.opts.preflight?.retryIncomplete();
