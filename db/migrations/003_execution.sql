@@ -169,6 +169,9 @@ CREATE TABLE provisioning (
   UNIQUE (kind, ref)
 );
 CREATE INDEX provisioning_runnable_idx ON provisioning (next_run_at) WHERE status IN ('pending', 'in_progress');
+-- The payor side (a corporation, a few ACH accounts) goes first: every payment needs its source.
+CREATE INDEX provisioning_source_side_idx ON provisioning (next_run_at)
+  WHERE status IN ('pending', 'in_progress') AND kind IN ('corporation', 'ach_account');
 
 -- A token bucket shared by every worker process (payment creations per minute).
 CREATE TABLE throttles (

@@ -3,8 +3,8 @@
 // (5xx, timeouts, lost responses, idempotency outages, 429s, failures, returns, reversals, webhook
 // drops and duplicates) and worker crashes/restarts against one app + simulator + in-process
 // workers, lets things settle, then checks invariants 1–6.
-// Reproduce a failure with MODEL_SEED (and MODEL_PATH) as printed; MODEL_RUNS sets the run count;
-// MODEL_SHRINK=1 shrinks the failing sequence (slow: every shrink step replays real I/O).
+// Reproduce a failure with MODEL_SEED (and MODEL_PATH) as printed; MODEL_RUNS sets the run count
+// (default 4); MODEL_SHRINK=1 shrinks the failing sequence (slow: each step replays real I/O).
 
 import fc from 'fast-check';
 import pino from 'pino';
@@ -19,8 +19,9 @@ import { createTestApp, TEST_KEY, type TestApp } from '../support/app.js';
 import { expectBooksConsistent, startTestMethod, type TestMethod, waitFor } from '../support/method.js';
 
 const SECRET = 'whsec_model_0123456789abcdef0123456789abcdef';
-const SEED = process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : Date.now() % 2_147_483_647;
-const RUNS = Number(process.env.MODEL_RUNS ?? 5);
+// A fixed default seed keeps CI reproducible; explore others with MODEL_SEED.
+const SEED = process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : 20_261_125;
+const RUNS = Number(process.env.MODEL_RUNS ?? 4);
 
 let t: TestApp;
 let m: TestMethod;
@@ -185,11 +186,17 @@ class Run {
         if (!b) return;
         if (!b.approved && !b.rejected) {
           // A worker retries a pre-flight Method could not answer, so it always completes.
+          let last: unknown;
           await waitFor(
             'pre-flight',
-            async () => (await get(`/api/batches/${b.id}`)).summary.preflight.status === 'complete',
+            async () => {
+              last = (await get(`/api/batches/${b.id}`)).summary.preflight;
+              return (last as { status: string }).status === 'complete';
+            },
             20_000,
-          );
+          ).catch((err: Error) => {
+            throw new Error(`${err.message} of batch ${b.id}: last seen ${JSON.stringify(last)}`);
+          });
         }
         const url = `/api/batches/${b.id}/approve`;
         const who =
@@ -329,11 +336,12 @@ class Run {
       40_000,
       100,
     );
-    // Tracking may still be moving payments at Method; give it a moment but do not require it.
+    // Tracking may still be moving payments at Method (each lives ~1 s there); give it time but do
+    // not require it: invariant 1 then compares what is left with Method.
     await waitFor(
       'tracking quiet',
       async () => (await count(['submitted', 'processing'])) === 0,
-      6_000,
+      15_000,
       100,
     ).catch(() => undefined);
     await this.stopAll();
@@ -373,18 +381,30 @@ async function checkInvariants(run: Run): Promise<void> {
     "SELECT id, status, was_sent, data->'metadata'->>'loanpay_payment_id' AS pid FROM sim_payments",
   );
   const live = new Map<string, string[]>();
+  const atMethod = new Map<string, string[]>();
   for (const s of sim.rows) {
+    atMethod.set(s.pid, [...(atMethod.get(s.pid) ?? []), `${s.id}:${s.status}${s.was_sent ? ':sent' : ''}`]);
     if (s.status === 'canceled' || (s.status === 'failed' && !s.was_sent)) continue;
     live.set(s.pid, [...(live.get(s.pid) ?? []), s.id]);
   }
   for (const p of payments) {
     const held = live.get(p.id) ?? [];
+    if (
+      held.length > 1 ||
+      (['submitted', 'processing', 'paid'].includes(p.status) && held[0] !== p.method_payment_id) ||
+      (['cancelled', 'failed'].includes(p.status) && held.length > 0)
+    ) {
+      console.error(`invariant 1 broken by payment ${p.id}:\n${await explain(p.id)}`);
+    }
     expect(
       held.length,
       `invariant 1: payment ${p.id} (${p.status}) has ${held.length} live Method payments`,
     ).toBeLessThanOrEqual(1);
     if (['submitted', 'processing', 'paid'].includes(p.status)) {
-      expect(held, `invariant 1: payment ${p.id} (${p.status})`).toEqual([p.method_payment_id]);
+      expect(
+        held,
+        `invariant 1: payment ${p.id} (${p.status}); Method holds ${atMethod.get(p.id)?.join(', ')}`,
+      ).toEqual([p.method_payment_id]);
     }
     if (['cancelled', 'failed'].includes(p.status)) {
       expect(held, `invariant 1: ${p.status} payment ${p.id} moved money`).toEqual([]);
@@ -484,6 +504,23 @@ async function summary(run: Run): Promise<string> {
     [ids],
   );
   return `${run.batches.length} batches (${ids.length} approved), ${rows.map((r) => `${r.status} ${r.n}`).join(', ')}; ${ev.rows[0].n} events`;
+}
+
+/** A payment's history and attempts, for a failure message. */
+async function explain(id: string): Promise<string> {
+  const ev = await t.db.pool.query(
+    `SELECT id, at, from_status, to_status, cause, method_status, detail FROM payment_events WHERE payment_id = $1 ORDER BY id`,
+    [id],
+  );
+  const at = await t.db.pool.query(
+    'SELECT attempt_no, idempotency_key, calls, state, method_payment_id, last_error FROM payment_attempts WHERE payment_id = $1 ORDER BY attempt_no',
+    [id],
+  );
+  const sim = await m.simPool.query(
+    "SELECT id, status, was_sent, created_at FROM sim_payments WHERE data->'metadata'->>'loanpay_payment_id' = $1",
+    [id],
+  );
+  return [...ev.rows, ...at.rows, ...sim.rows].map((r) => `  ${JSON.stringify(r)}`).join('\n');
 }
 
 // ---- the property -----------------------------------------------------------------------------

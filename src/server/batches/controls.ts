@@ -25,6 +25,13 @@ export async function setPaused(
       status: b.status,
     });
   }
+  if (!paused) {
+    // Workers pushed this batch's payments aside while it was paused: due again now.
+    await tx.query(
+      "UPDATE payments SET next_run_at = now() WHERE batch_id = $1 AND status IN ('queued', 'retry_scheduled') AND next_run_at > now()",
+      [batchId],
+    );
+  }
   await tx.query('UPDATE batches SET paused = $2, status = $3 WHERE id = $1', [
     batchId,
     paused,

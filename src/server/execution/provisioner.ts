@@ -39,19 +39,25 @@ export interface ProvisionerOptions {
  * has to look at the thousands of accounts still waiting for their entity.
  */
 export async function claimProvisioning(pool: Pool, limit: number, leaseMs: number): Promise<Job[]> {
-  const { rows } = await pool.query(
-    `UPDATE provisioning j SET status = 'in_progress', lease_token = gen_random_uuid(),
-            lease_expires_at = now() + make_interval(secs => $2), attempts = attempts + 1, updated_at = now()
-      WHERE j.id IN (
-        SELECT p.id FROM provisioning p
-         WHERE p.status IN ('pending', 'in_progress') AND p.next_run_at <= now()
-           AND (p.lease_expires_at IS NULL OR p.lease_expires_at < now())
-         ORDER BY p.next_run_at
-         LIMIT $1 FOR UPDATE SKIP LOCKED)
-     RETURNING j.id, j.kind, j.ref, j.step, j.idempotency_key, j.method_id, j.attempts, j.lease_token, j.created_at`,
-    [limit, leaseMs / 1000],
-  );
-  return rows as Job[];
+  const claim = async (n: number, kinds: string) =>
+    (
+      await pool.query(
+        `UPDATE provisioning j SET status = 'in_progress', lease_token = gen_random_uuid(),
+                lease_expires_at = now() + make_interval(secs => $2), attempts = attempts + 1, updated_at = now()
+          WHERE j.id IN (
+            SELECT p.id FROM provisioning p
+             WHERE p.status IN ('pending', 'in_progress') AND p.next_run_at <= now() AND ${kinds}
+               AND (p.lease_expires_at IS NULL OR p.lease_expires_at < now())
+             ORDER BY p.next_run_at
+             LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING j.id, j.kind, j.ref, j.step, j.idempotency_key, j.method_id, j.attempts, j.lease_token, j.created_at`,
+        [n, leaseMs / 1000],
+      )
+    ).rows as Job[];
+  // The payor side first (every payment needs its source account), then people and loans by due time.
+  const first = await claim(limit, "p.kind IN ('corporation', 'ach_account')");
+  if (first.length >= limit) return first;
+  return [...first, ...(await claim(limit - first.length, "p.kind IN ('individual', 'liability_account')"))];
 }
 
 /** Wakes the jobs waiting for a holder that Method now has (an employee's loans, a payor's sources). */

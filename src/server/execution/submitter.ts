@@ -46,24 +46,48 @@ export async function claimPayments(
   workerId: string,
 ): Promise<ClaimedPayment[]> {
   return withTransaction(pool, async (tx) => {
+    // Candidates in due order, straight off the index (no join, so the scan stops at LIMIT); those
+    // whose Method accounts are not ready yet go to the back of the queue for a few seconds.
+    const cand = await tx.query(
+      `SELECT p.id, p.status, (b.paused OR b.cancel_requested_at IS NOT NULL) AS held,
+              (l.method_account_id IS NOT NULL AND s.method_account_id IS NOT NULL) AS ready
+         FROM (SELECT id, status, batch_id, loan_id, source_bank_account_id FROM payments
+                WHERE status IN ('queued', 'retry_scheduled', 'unknown') AND next_run_at <= now()
+                ORDER BY next_run_at LIMIT $1 FOR UPDATE SKIP LOCKED) p
+         JOIN batches b ON b.id = p.batch_id
+         JOIN loans l ON l.id = p.loan_id
+         JOIN source_bank_accounts s ON s.id = p.source_bank_account_id`,
+      [limit * 4],
+    );
+    const take: string[] = [];
+    const notReady: string[] = [];
+    const held: string[] = [];
+    for (const r of cand.rows) {
+      if (r.status === 'unknown' || (!r.held && r.ready)) {
+        if (take.length < limit) take.push(r.id);
+      } else if (r.held) held.push(r.id);
+      else notReady.push(r.id);
+    }
+    // Scheduling only (no status change): paused/cancelling batches step aside longer (resume wakes them).
+    for (const [ids, secs] of [
+      [notReady, 3],
+      [held, 30],
+    ] as const) {
+      if (ids.length) {
+        await tx.query(
+          'UPDATE payments SET next_run_at = now() + make_interval(secs => $2) WHERE id = ANY ($1::uuid[])',
+          [ids, secs],
+        );
+      }
+    }
+    if (take.length === 0) return [];
     const claimed = await tx.query(
-      `WITH c AS (
-         SELECT p.id, p.status AS prev_status FROM payments p
-           JOIN batches b ON b.id = p.batch_id
-           JOIN loans l ON l.id = p.loan_id
-           JOIN source_bank_accounts s ON s.id = p.source_bank_account_id
-          WHERE p.status IN ('queued', 'retry_scheduled', 'unknown') AND p.next_run_at <= now()
-            AND ((NOT b.paused AND b.cancel_requested_at IS NULL) OR p.status = 'unknown')
-            AND (p.status = 'unknown' OR (l.method_account_id IS NOT NULL AND s.method_account_id IS NOT NULL))
-          ORDER BY p.next_run_at, p.batch_id, p.row_number
-          LIMIT $1
-          FOR UPDATE OF p SKIP LOCKED
-       )
+      `WITH c AS (SELECT id, status AS prev_status FROM payments WHERE id = ANY ($1::uuid[]))
        UPDATE payments p SET status = 'submitting', lease_token = gen_random_uuid(),
               lease_expires_at = now() + make_interval(secs => $2), updated_at = now(), version = version + 1
          FROM c WHERE p.id = c.id
        RETURNING p.*, c.prev_status`,
-      [limit, leaseMs / 1000],
+      [take, leaseMs / 1000],
     );
     if (claimed.rowCount === 0) return [];
     const ids = claimed.rows.map((r) => r.id);
@@ -93,6 +117,11 @@ export async function claimPayments(
         WHERE p.id = ANY ($1::uuid[])`,
       [ids],
     );
+    // Counted here, in the claim's commit, rather than once more per call: each claim makes at most
+    // one create call per attempt key, and `calls > 0` only has to mean "may have reached Method".
+    await tx.query('UPDATE payment_attempts SET calls = calls + 1 WHERE id = ANY ($1::uuid[])', [
+      rows.map((r) => r.attempt_id),
+    ]);
     const prev = new Map(claimed.rows.map((r) => [r.id as string, r.prev_status as PaymentStatus]));
     return rows.map((r) => ({ ...r, prev_status: prev.get(r.id)! })) as ClaimedPayment[];
   });
@@ -217,7 +246,6 @@ export class Submitter {
   }
 
   private async submit(p: ClaimedPayment): Promise<Resolution> {
-    await this.countCall(p.attempt_id);
     const outcome = await this.opts.client.createPayment(
       {
         amount: p.amount_cents,
@@ -367,7 +395,6 @@ export class Submitter {
         set: { review_reason: 'The loan or source account is missing at Method' },
       };
     }
-    await this.countCall(p.attempt_id);
     const outcome = await this.opts.client.createPayment(
       {
         amount: p.amount_cents,
@@ -402,18 +429,19 @@ export class Submitter {
         page_cursor: cursor,
       });
       if (r.kind !== 'ok') return { kind: 'error' };
-      const hit = r.data.items.find(
+      // This attempt's payment, or a live one of an earlier attempt; an earlier attempt's payment
+      // that failed or was canceled at Method is settled history, not this attempt's answer.
+      const ours = r.data.items.filter(
         (mp) => (mp.metadata as Record<string, unknown> | null)?.loanpay_payment_id === p.id,
       );
+      const hit =
+        ours.find((mp) => (mp.metadata as Record<string, unknown>).loanpay_attempt_id === p.attempt_id) ??
+        ours.find((mp) => mp.status !== 'failed' && mp.status !== 'canceled');
       if (hit) return { kind: 'found', payment: hit };
       cursor = r.data.pagination.pageCursorNext ?? undefined;
       if (!cursor) return { kind: 'absent' };
     }
     return { kind: 'error' };
-  }
-
-  private async countCall(attemptId: string) {
-    await this.opts.pool.query('UPDATE payment_attempts SET calls = calls + 1 WHERE id = $1', [attemptId]);
   }
 
   /** One transaction: status (only if we still hold the lease), history, attempt, ledger, aggregates. */

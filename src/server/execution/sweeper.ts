@@ -101,11 +101,14 @@ export async function wakeSleepingProvisioning(pool: Pool): Promise<number> {
   const { rowCount } = await pool.query(
     `UPDATE provisioning j SET next_run_at = now()
       WHERE j.status = 'pending' AND j.next_run_at = 'infinity' AND j.id IN (
-        SELECT j2.id FROM provisioning j2 JOIN loans l ON l.id::text = j2.ref JOIN employees e USING (employee_id)
+        SELECT j2.id FROM provisioning j2
+          JOIN loans l ON l.id = CASE WHEN j2.kind = 'liability_account' THEN j2.ref::uuid END
+          JOIN employees e USING (employee_id)
          WHERE j2.kind = 'liability_account' AND j2.status = 'pending' AND j2.next_run_at = 'infinity'
            AND e.method_entity_id IS NOT NULL
         UNION ALL
-        SELECT j3.id FROM provisioning j3 JOIN source_bank_accounts a ON a.id::text = j3.ref
+        SELECT j3.id FROM provisioning j3
+          JOIN source_bank_accounts a ON a.id = CASE WHEN j3.kind = 'ach_account' THEN j3.ref::uuid END
           JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
          WHERE j3.kind = 'ach_account' AND j3.status = 'pending' AND j3.next_run_at = 'infinity'
            AND py.method_entity_id IS NOT NULL)`,

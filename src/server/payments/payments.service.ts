@@ -175,6 +175,14 @@ export class PaymentsService {
           'Method requires a reversal for this payment: approve the reversal instead',
         );
       }
+      // Method holds the last attempt as failed (or it never got there): the next claim makes a new
+      // attempt with a new key instead of replaying the old one's answer.
+      if (p.status === 'failed' && p.current_attempt_id) {
+        await tx.query(
+          "UPDATE payment_attempts SET state = 'failed' WHERE id = $1 AND state IN ('accepted', 'open')",
+          [p.current_attempt_id],
+        );
+      }
       // Method objects this payment needs that Method refused to create are tried again too (same
       // keys: a stored failure replays and gets a new key through the normal path).
       await tx.query(
