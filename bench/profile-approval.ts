@@ -1,0 +1,60 @@
+// Profiles ingest + approval of a generated file on a fresh embedded PostgreSQL, printing every statement
+// over 20 ms. Usage: npx tsx bench/profile-approval.ts [rows=10000]
+import { rmSync } from 'node:fs';
+import { generateToString } from '../bench/generator.js';
+import { approveBatch } from '../src/server/batches/approval.js';
+import { createPool, withTransaction } from '../src/server/db.js';
+import { ensureDatabase, startEmbeddedPostgres } from '../src/server/embedded-pg.js';
+import { IngestService } from '../src/server/ingest/ingest.service.js';
+import { migrate } from '../src/server/migrate.js';
+import { Cipher } from '../src/server/secrets.js';
+
+rmSync('.tmp/profile-approval', { recursive: true, force: true });
+const db = await startEmbeddedPostgres({ dataDir: '.tmp/profile-approval/pg' });
+await ensureDatabase(db.url, 'x');
+const pool = createPool(db.urlFor('x'));
+await migrate(pool);
+const rows = Number(process.argv[2] ?? 10000);
+const { xml } = generateToString({ rows, employees: rows / 5, sources: 5, branches: 30, seed: 1 });
+const ing = new IngestService({ pool, cipher: new Cipher('c'.repeat(64)), annualLimitCents: 525000 });
+let t = performance.now();
+const r = await ing.ingest({
+  fileName: 'x',
+  body: (async function* () {
+    yield Buffer.from(xml);
+  })(),
+  maxBytes: 1e9,
+  actor: { userId: null, username: 'x', clientAddress: null },
+});
+console.log('ingest', (performance.now() - t).toFixed(0), 'ms');
+await pool.query(
+  "INSERT INTO plaid_merchants (plaid_id, payable, merchant_id) SELECT DISTINCT plaid_id, plaid_id <> 'ins_116527', 'mch_1' FROM batch_lines",
+);
+await pool.query("UPDATE batches SET preflight_status = 'complete'");
+const orig = pool.connect.bind(pool);
+// biome-ignore lint/suspicious/noExplicitAny: profiling shim around pg internals
+(pool as any).connect = async () => {
+  const c = await orig();
+  const q = c.query.bind(c);
+  // biome-ignore lint/suspicious/noExplicitAny: profiling shim around pg internals
+  (c as any).query = async (...a: any[]) => {
+    const s = performance.now();
+    const res = await (q as (...args: unknown[]) => Promise<unknown>)(...a);
+    const d = performance.now() - s;
+    if (d > 20) console.log(d.toFixed(0), 'ms', String(a[0]).replace(/\s+/g, ' ').slice(0, 90));
+    return res;
+  };
+  return c;
+};
+t = performance.now();
+await withTransaction(pool, (tx) =>
+  approveBatch(
+    tx,
+    r.batchId,
+    { userId: null, username: 'x', clientAddress: null },
+    { requireSecondApprover: false },
+  ),
+);
+console.log('approve', (performance.now() - t).toFixed(0), 'ms');
+await pool.end();
+await db.stop();
