@@ -21,7 +21,7 @@ import { employeesRoutes } from './employees/employees.routes.js';
 import { AppError } from './errors.js';
 import { healthRoutes } from './health/health.routes.js';
 import { ledgerRoutes } from './ledger/ledger.routes.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type Metrics, registerPaymentGauges } from './metrics.js';
 import { paymentsRoutes } from './payments/payments.routes.js';
 import { PaymentsService } from './payments/payments.service.js';
 import { reviewRoutes } from './payments/review.routes.js';
@@ -58,6 +58,7 @@ export interface App {
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, pool } = deps;
   const metrics = deps.metrics ?? createMetrics();
+  registerPaymentGauges(metrics.registry, pool);
   const app = Fastify({
     loggerInstance: deps.logger || undefined,
     logger: deps.logger ? undefined : false,

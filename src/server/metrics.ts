@@ -1,10 +1,42 @@
 // Prometheus metrics of one process: a registry per app so tests do not share counters.
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Queryable } from './db.js';
 
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   uploads: Counter<'outcome'>;
+}
+
+/**
+ * Payments by the statuses an operator must watch, read from the database at each scrape (so any
+ * process serving /metrics reports the whole installation): needs_review waits on a person; rows
+ * still before Method long after approval mean no worker runs or Method refuses every call.
+ */
+export function registerPaymentGauges(registry: Registry, db: Queryable): void {
+  new Gauge({
+    name: 'loanpay_payments_needs_review',
+    help: 'Payments waiting for a person (needs_review)',
+    registers: [registry],
+    async collect() {
+      const { rows } = await db.query(
+        "SELECT count(*)::int AS n FROM payments WHERE status = 'needs_review'",
+      );
+      this.set(rows[0].n);
+    },
+  });
+  new Gauge({
+    name: 'loanpay_payments_stuck_before_method',
+    help: 'Payments queued, retrying or unknown for more than 15 minutes past their due time',
+    registers: [registry],
+    async collect() {
+      const { rows } = await db.query(
+        `SELECT count(*)::int AS n FROM payments
+          WHERE status IN ('queued', 'retry_scheduled', 'unknown') AND next_run_at < now() - interval '15 minutes'`,
+      );
+      this.set(rows[0].n);
+    },
+  });
 }
 
 export function createMetrics(): Metrics {

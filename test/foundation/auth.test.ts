@@ -284,6 +284,8 @@ describe('health', () => {
     expect((await t.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
     const m = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(m.body).toContain('loanpay_http_request_duration_seconds');
+    expect(m.body).toMatch(/^loanpay_payments_needs_review 0$/m);
+    expect(m.body).toMatch(/^loanpay_payments_stuck_before_method 0$/m);
     const docs = await t.app.inject({ method: 'GET', url: '/docs/json' });
     expect(docs.json().paths['/api/auth/login']).toBeDefined();
   });
