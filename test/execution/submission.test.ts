@@ -52,6 +52,23 @@ async function expectOnePaymentPerRow(batchId: string) {
   }
 }
 
+/** Lets a worker create the batch's Method accounts while the batch is paused (so nothing is
+ * submitted), then resumes it with every payment claimable by hand. */
+async function provisionWithoutSubmitting(batchId: string) {
+  await t.as('operator', { method: 'POST', url: `/api/batches/${batchId}/pause` });
+  const w = startWorker(t, m);
+  await waitFor('accounts provisioned', async () => {
+    const r = await t.db.pool.query(
+      `SELECT count(*)::int AS n FROM payments p JOIN loans l ON l.id = p.loan_id
+        WHERE p.batch_id = $1 AND p.status = 'queued' AND l.method_account_id IS NULL`,
+      [batchId],
+    );
+    return r.rows[0].n === 0;
+  });
+  await w.stop();
+  await t.as('operator', { method: 'POST', url: `/api/batches/${batchId}/resume` });
+}
+
 const settled = (c: Record<string, number>) => !c.queued && !c.submitting && !c.retry_scheduled && !c.unknown;
 
 describe('submission', () => {
@@ -176,18 +193,8 @@ describe('submission', () => {
       branches: 2,
       seed: 203,
     });
-    // Provision first (a worker with submission paused for this batch), then crash mid-submission by hand.
-    await t.as('operator', { method: 'POST', url: `/api/batches/${batchId}/pause` });
-    const w = startWorker(t, m);
-    await waitFor('accounts provisioned', async () => {
-      const r = await t.db.pool.query(
-        `SELECT count(*)::int AS n FROM payments p JOIN loans l ON l.id = p.loan_id WHERE p.batch_id = $1 AND p.status = 'queued' AND l.method_account_id IS NULL`,
-        [batchId],
-      );
-      return r.rows[0].n === 0;
-    });
-    await w.stop();
-    await t.as('operator', { method: 'POST', url: `/api/batches/${batchId}/resume` });
+    // Provision first, then crash mid-submission by hand.
+    await provisionWithoutSubmitting(batchId);
     const [p] = await claimPayments(t.db.pool, 1, 60_000, 'crashing-worker');
     expect(p).toBeDefined();
     const created = await m.client.createPayment(
@@ -232,17 +239,7 @@ describe('submission', () => {
       branches: 2,
       seed: 204,
     });
-    await t.as('operator', { method: 'POST', url: `/api/batches/${batchId}/pause` });
-    const w = startWorker(t, m);
-    await waitFor('provisioned', async () => {
-      const r = await t.db.pool.query(
-        `SELECT count(*)::int AS n FROM payments p JOIN loans l ON l.id = p.loan_id WHERE p.batch_id = $1 AND p.status = 'queued' AND l.method_account_id IS NULL`,
-        [batchId],
-      );
-      return r.rows[0].n === 0;
-    });
-    await w.stop();
-    await t.as('operator', { method: 'POST', url: `/api/batches/${batchId}/resume` });
+    await provisionWithoutSubmitting(batchId);
     const [stale] = await claimPayments(t.db.pool, 1, 60_000, 'slow-worker');
     // The slow worker stalls; its lease expires and another worker takes the payment through.
     await t.db.pool.query(

@@ -1,4 +1,5 @@
 // Reads and writes of batches, their draft lines, warnings and review totals.
+import { normalizeEmployeeId } from '../../shared/ids.js';
 import {
   type BatchStatus,
   type GroupCounts,
@@ -310,7 +311,7 @@ export async function listDraftLines(db: Queryable, batch: Batch, f: DraftLineFi
     where.push('EXISTS (SELECT 1 FROM plaid_merchants m WHERE m.plaid_id = l.plaid_id AND NOT m.payable)');
   } else if (f.flag) add('? = ANY (l.flags)', f.flag);
   if (f.q) {
-    if (/^EMP-/i.test(f.q)) add('l.employee_id = ?', f.q.toLowerCase().replace(/^emp-/, 'EMP-'));
+    if (/^EMP-/i.test(f.q)) add('l.employee_id = ?', normalizeEmployeeId(f.q));
     else add("(l.first_name || ' ' || l.last_name) ILIKE ?", `%${f.q.replace(/[%_\\]/g, '\\$&')}%`);
   }
   if (f.afterRow !== undefined) add('l.row_number > ?', f.afterRow);

@@ -1,5 +1,6 @@
 // Employees across batches: search by id or partial name (trigram indexes, 005_people_search.sql),
 // the masked profile, loans, wallet and payment history of one.
+import { normalizeEmployeeId } from '../../shared/ids.js';
 import type { Queryable } from '../db.js';
 import type { PaymentRow } from '../payments/payments.repository.js';
 import { type Payment, toPayment } from '../payments/payments.service.js';
@@ -42,7 +43,7 @@ export async function searchEmployees(
   };
   const q = opts.q?.trim() ?? '';
   if (/^EMP-[0-9a-f-]{36}$/i.test(q)) {
-    conds.push(`e.employee_id = ${arg(`EMP-${q.slice(4).toLowerCase()}`)}`);
+    conds.push(`e.employee_id = ${arg(normalizeEmployeeId(q))}`);
   } else if (q) {
     const words = q.split(/\s+/).map((w) => `%${likeEscape(w)}%`);
     const byName = words.map((w) => `${FULL_NAME} ILIKE ${arg(w)}`).join(' AND ');

@@ -1,5 +1,6 @@
 // Payments as api.md shows them, and what a person may do to one: retry, cancel (race-safe against
 // workers: every change names the status it expects), each audited.
+import { normalizeEmployeeId } from '../../shared/ids.js';
 import { groupOf, type PaymentStatus, type StatusGroup, statusesInGroup } from '../../shared/statuses.js';
 import { type Actor, recordAudit } from '../audit/audit.repository.js';
 import { type Pool, type Queryable, withTransaction } from '../db.js';
@@ -86,7 +87,7 @@ export async function listPayments(
       f.flag,
     );
   if (f.q) {
-    if (/^EMP-/i.test(f.q)) add('p.employee_id = ?', `EMP-${f.q.slice(4).toLowerCase()}`);
+    if (/^EMP-/i.test(f.q)) add('p.employee_id = ?', normalizeEmployeeId(f.q));
     else add('p.employee_name ILIKE ?', `%${f.q.replace(/[%_\\]/g, '\\$&')}%`);
   }
   if (f.afterRow !== undefined) add('p.row_number > ?', f.afterRow);
