@@ -17,20 +17,6 @@ await migrate(pool);
 const rows = Number(process.argv[2] ?? 10000);
 const { xml } = generateToString({ rows, employees: rows / 5, sources: 5, branches: 30, seed: 1 });
 const ing = new IngestService({ pool, cipher: new Cipher('c'.repeat(64)), annualLimitCents: 525000 });
-let t = performance.now();
-const r = await ing.ingest({
-  fileName: 'x',
-  body: (async function* () {
-    yield Buffer.from(xml);
-  })(),
-  maxBytes: 1e9,
-  actor: { userId: null, username: 'x', clientAddress: null },
-});
-console.log('ingest', (performance.now() - t).toFixed(0), 'ms');
-await pool.query(
-  "INSERT INTO plaid_merchants (plaid_id, payable, merchant_id) SELECT DISTINCT plaid_id, plaid_id <> 'ins_116527', 'mch_1' FROM batch_lines",
-);
-await pool.query("UPDATE batches SET preflight_status = 'complete'");
 const orig = pool.connect.bind(pool);
 // biome-ignore lint/suspicious/noExplicitAny: profiling shim around pg internals
 (pool as any).connect = async () => {
@@ -46,6 +32,20 @@ const orig = pool.connect.bind(pool);
   };
   return c;
 };
+let t = performance.now();
+const r = await ing.ingest({
+  fileName: 'x',
+  body: (async function* () {
+    yield Buffer.from(xml);
+  })(),
+  maxBytes: 1e9,
+  actor: { userId: null, username: 'x', clientAddress: null },
+});
+console.log('ingest', (performance.now() - t).toFixed(0), 'ms');
+await pool.query(
+  "INSERT INTO plaid_merchants (plaid_id, payable, merchant_id) SELECT DISTINCT plaid_id, plaid_id <> 'ins_116527', 'mch_1' FROM batch_lines",
+);
+await pool.query("UPDATE batches SET preflight_status = 'complete'");
 t = performance.now();
 await withTransaction(pool, (tx) =>
   approveBatch(

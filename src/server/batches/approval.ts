@@ -38,6 +38,8 @@ export async function approveBatch(
     );
   }
 
+  // Sorts and hashes over a whole batch stay in memory.
+  await tx.query("SET LOCAL work_mem = '64MB'");
   await tx.query(
     `INSERT INTO payments (batch_id, row_number, employee_id, employee_name, branch_id, source_id, source_bank_account_id,
        loan_id, plaid_id, amount_cents, status, failure_code, failure_message, next_run_at)
@@ -92,32 +94,38 @@ export async function approveBatch(
     [batchId],
   );
 
-  // What Method does not know yet: each object is created once across all batches.
+  // What Method does not know yet: each object is created once across all batches. The planner
+  // cannot know this batch's payments yet (no statistics for rows written a moment ago) and would
+  // pick nested loops over tens of thousands of rows; hash joins are right for a whole batch.
+  await tx.query('SET LOCAL enable_nestloop = off');
   await tx.query(
-    `WITH q AS (
-       SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM payments
-        WHERE batch_id = $1 AND status = 'queued'
-     )
-     -- Accounts whose holder is not at Method yet sleep ('infinity') until it is (wakeDependents).
-     INSERT INTO provisioning (kind, ref, next_run_at)
+    `CREATE TEMP TABLE approval_refs ON COMMIT DROP AS
+     SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM payments
+      WHERE batch_id = $1 AND status = 'queued'`,
+    [batchId],
+  );
+  await tx.query(
+    // Accounts whose holder is not at Method yet sleep ('infinity') until it is (wakeDependents).
+    `INSERT INTO provisioning (kind, ref, next_run_at)
      SELECT 'individual', e.employee_id, now() FROM employees e
-      WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM q)
+      WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM approval_refs)
      UNION ALL
      SELECT 'liability_account', l.id::text,
             CASE WHEN e.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
        FROM loans l JOIN employees e USING (employee_id)
-      WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM q)
+      WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM approval_refs)
      UNION ALL
      SELECT 'corporation', py.id::text, now() FROM payors py
-      WHERE py.method_entity_id IS NULL AND py.id IN (SELECT s.payor_id FROM sources s WHERE s.source_id IN (SELECT source_id FROM q))
+      WHERE py.method_entity_id IS NULL
+        AND py.id IN (SELECT s.payor_id FROM sources s WHERE s.source_id IN (SELECT source_id FROM approval_refs))
      UNION ALL
      SELECT 'ach_account', a.id::text,
             CASE WHEN py.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
        FROM source_bank_accounts a JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
-      WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM q)
+      WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM approval_refs)
      ON CONFLICT (kind, ref) DO NOTHING`,
-    [batchId],
   );
+  await tx.query('SET LOCAL enable_nestloop TO DEFAULT');
 
   const remaining = await tx.query(
     "SELECT count(*)::int AS n FROM payments WHERE batch_id = $1 AND status = 'queued'",

@@ -3,6 +3,7 @@
 // loans, sources, lines, warnings, totals) is written with set-based SQL. Any error rolls it all
 // back; only an audit entry of the refusal is kept.
 import { createHash } from 'node:crypto';
+import { type CopyStreamQuery, from as copyFrom } from 'pg-copy-streams';
 import { type Actor, recordAudit } from '../audit/audit.repository.js';
 import type { Pool, PoolClient } from '../db.js';
 import { AppError } from '../errors.js';
@@ -30,7 +31,6 @@ export interface IngestResult {
   totalCents: number;
 }
 
-const STAGE_CHUNK = 2000;
 const MAX_ERRORS = 10_000;
 
 interface EmployeeDetails {
@@ -76,18 +76,58 @@ async function* meter(
   }
 }
 
-/** Rows of the file waiting to be written to the staging table, as column arrays for unnest(). */
-class StagedRows {
-  rowNumber: number[] = [];
-  employeeId: string[] = [];
-  sourceId: string[] = [];
-  plaidId: string[] = [];
-  loanFp: string[] = [];
-  loanEnc: string[] = [];
-  loanLast4: string[] = [];
-  amountCents: number[] = [];
-  get length() {
-    return this.rowNumber.length;
+/** COPY text format: backslash, tab, newline and carriage return escaped. */
+function copyText(value: string): string {
+  return /[\\\t\n\r]/.test(value)
+    ? value.replace(/[\\\t\n\r]/g, (c) =>
+        c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+      )
+    : value;
+}
+
+/**
+ * Rows streamed into a table with COPY as the parser produces them, in 64 KB writes; the parser
+ * waits (back-pressure) only when the connection's buffer is full. One COPY per upload.
+ */
+class CopyWriter {
+  private buffer = '';
+  private readonly stream: CopyStreamQuery;
+  private readonly done: Promise<void>;
+  private settled = false;
+
+  constructor(client: PoolClient, sql: string) {
+    this.stream = client.query(copyFrom(sql));
+    this.done = new Promise<void>((resolve, reject) => {
+      this.stream.on('finish', resolve);
+      this.stream.on('error', reject);
+    }).finally(() => {
+      this.settled = true;
+    });
+    this.done.catch(() => {});
+  }
+
+  /** Adds one line (with its newline); returns a promise only when the parser should wait. */
+  add(line: string): Promise<void> | undefined {
+    this.buffer += line;
+    if (this.buffer.length < 65_536) return undefined;
+    const ok = this.stream.write(this.buffer);
+    this.buffer = '';
+    if (ok) return undefined;
+    return Promise.race([new Promise<void>((r) => this.stream.once('drain', r)), this.done]);
+  }
+
+  async finish(): Promise<void> {
+    if (this.buffer) this.stream.write(this.buffer);
+    this.buffer = '';
+    this.stream.end();
+    await this.done;
+  }
+
+  /** Ends a COPY that must not complete (CopyFail), so the connection can roll back. */
+  async abort(): Promise<void> {
+    if (this.settled) return;
+    this.stream.destroy(new Error('upload refused'));
+    await this.done.catch(() => {});
   }
 }
 
@@ -107,29 +147,13 @@ export class IngestService {
       broken = e;
     };
     client.on('error', onClientError);
-    let staged = new StagedRows();
-    let pending: Promise<unknown> = Promise.resolve();
+    // Loan numbers stay in memory (by fingerprint) until we know which loans are new: only
+    // those are encrypted and stored; a file of known loans costs no encryption at all.
+    const loanNumbers = new Map<string, string>();
+    let copy: CopyWriter | undefined;
     let hasErrors = false;
 
-    const flush = async (rows: StagedRows) => {
-      if (rows.length === 0) return;
-      await client.query(
-        `INSERT INTO ingest_rows (row_number, employee_id, source_id, plaid_id, loan_fp, loan_enc, loan_last4, amount_cents)
-         SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])`,
-        [
-          rows.rowNumber,
-          rows.employeeId,
-          rows.sourceId,
-          rows.plaidId,
-          rows.loanFp,
-          rows.loanEnc,
-          rows.loanLast4,
-          rows.amountCents,
-        ],
-      );
-    };
-
-    const onValidRow = (row: ParsedRow): Promise<unknown> | undefined => {
+    const onValidRow = (row: ParsedRow): Promise<void> | undefined => {
       if (!employees.has(row.employeeId)) {
         employees.set(row.employeeId, {
           branchId: row.branchId,
@@ -155,29 +179,24 @@ export class IngestService {
           fingerprint: cipher.fingerprint(`${row.routing}:${row.accountNumber}`),
         });
       }
-      staged.rowNumber.push(row.rowNumber);
-      staged.employeeId.push(row.employeeId);
-      staged.sourceId.push(row.sourceId);
-      staged.plaidId.push(row.plaidId);
-      staged.loanFp.push(cipher.fingerprint(`${row.plaidId}:${row.loanAccountNumber}`));
-      staged.loanEnc.push(cipher.encrypt(row.loanAccountNumber));
-      staged.loanLast4.push(row.loanAccountNumber.slice(-4));
-      staged.amountCents.push(row.amountCents);
-      if (staged.length < STAGE_CHUNK) return undefined;
-      // One insert in flight while the parser fills the next chunk; wait only if it is still running.
-      const rows = staged;
-      staged = new StagedRows();
-      const previous = pending;
-      pending = previous.then(() => flush(rows));
-      return previous;
+      const loanFp = cipher.fingerprint(`${row.plaidId}:${row.loanAccountNumber}`);
+      if (!loanNumbers.has(loanFp)) loanNumbers.set(loanFp, row.loanAccountNumber);
+      return (copy as CopyWriter).add(
+        `${row.rowNumber}\t${copyText(row.employeeId)}\t${copyText(row.sourceId)}\t${copyText(row.plaidId)}\t${loanFp}\t${copyText(row.loanAccountNumber.slice(-4))}\t${row.amountCents}\n`,
+      );
     };
 
     try {
       await client.query('BEGIN');
+      // Sorts and hashes over a whole file stay in memory.
+      await client.query("SET LOCAL work_mem = '64MB'");
       await client.query(
-        `CREATE TEMP TABLE ingest_rows (row_number int PRIMARY KEY, employee_id text, source_id text, plaid_id text,
-           loan_fp text, loan_enc text, loan_last4 text, amount_cents bigint, loan_id uuid, new_loan boolean)
-         ON COMMIT DROP`,
+        `CREATE TEMP TABLE ingest_rows (row_number int, employee_id text, source_id text, plaid_id text,
+           loan_fp text, loan_last4 text, amount_cents bigint) ON COMMIT DROP`,
+      );
+      copy = new CopyWriter(
+        client,
+        'COPY ingest_rows (row_number, employee_id, source_id, plaid_id, loan_fp, loan_last4, amount_cents) FROM STDIN',
       );
       await readRows(meter(input.body, input.maxBytes, fileHash), (raw) => {
         const row = validator.add(raw);
@@ -195,8 +214,8 @@ export class IngestService {
           { errorCount: result.errorCount, truncated: result.truncated, errors: result.errors },
         );
       }
-      await pending;
-      await flush(staged);
+      await copy.finish();
+      await client.query('ANALYZE ingest_rows');
 
       const duplicate = await client.query(
         "SELECT id FROM batches WHERE rows_digest = $1 AND status <> 'rejected' LIMIT 1",
@@ -217,14 +236,15 @@ export class IngestService {
         warnings: result.warnings,
         employees,
         sources,
+        loanNumbers,
       });
       await client.query('COMMIT');
       return { batchId, rowCount: result.rowCount, totalCents: result.totalCents };
     } catch (err) {
+      await copy?.abort();
       await client.query('ROLLBACK').catch((e: Error) => {
         broken = e;
       });
-      await pending.catch(() => {});
       const appErr = asAppError(err);
       await recordAudit(pool, input.actor, 'batch.upload_refused', 'batch', null, {
         fileName: input.fileName,
@@ -253,6 +273,7 @@ export class IngestService {
       warnings: Issue[];
       employees: Map<string, EmployeeDetails>;
       sources: Map<string, SourceDetails>;
+      loanNumbers: Map<string, string>;
     },
   ): Promise<string> {
     const batch = await tx.query(
@@ -341,6 +362,7 @@ export class IngestService {
         emp.map((e) => e.phone),
       ],
     );
+    await tx.query('ANALYZE ingest_employees');
     await tx.query(
       `INSERT INTO employees (employee_id, branch_id, first_name, last_name, dob, phone)
        SELECT employee_id, branch_id, first_name, last_name, dob, phone FROM ingest_employees
@@ -350,36 +372,54 @@ export class IngestService {
          IS DISTINCT FROM (EXCLUDED.branch_id, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.dob, EXCLUDED.phone)`,
     );
 
-    // Loans: keyed by (employee, Plaid id, loan number fingerprint) — never by name.
+    // Loans: keyed by (employee, Plaid id, loan number fingerprint) — never by name. Only the new
+    // ones are encrypted (here, in this process) and inserted.
     await tx.query(
-      `UPDATE ingest_rows r SET loan_id = l.id, new_loan = false
-         FROM loans l WHERE l.employee_id = r.employee_id AND l.plaid_id = r.plaid_id AND l.fingerprint = r.loan_fp`,
+      `CREATE TEMP TABLE ingest_new_loans ON COMMIT DROP AS
+       SELECT DISTINCT ON (r.employee_id, r.plaid_id, r.loan_fp) r.employee_id, r.plaid_id, r.loan_fp, r.loan_last4
+         FROM ingest_rows r
+        WHERE NOT EXISTS (SELECT 1 FROM loans l
+                           WHERE l.employee_id = r.employee_id AND l.plaid_id = r.plaid_id AND l.fingerprint = r.loan_fp)
+        ORDER BY r.employee_id, r.plaid_id, r.loan_fp, r.row_number`,
     );
-    await tx.query(
-      `INSERT INTO loans (employee_id, plaid_id, loan_number_enc, loan_last4, fingerprint)
-       SELECT DISTINCT ON (employee_id, plaid_id, loan_fp) employee_id, plaid_id, loan_enc, loan_last4, loan_fp
-         FROM ingest_rows WHERE loan_id IS NULL ORDER BY employee_id, plaid_id, loan_fp, row_number
-       ON CONFLICT DO NOTHING`,
-    );
-    await tx.query(
-      `UPDATE ingest_rows r SET loan_id = l.id, new_loan = true
-         FROM loans l WHERE r.loan_id IS NULL AND l.employee_id = r.employee_id AND l.plaid_id = r.plaid_id
-          AND l.fingerprint = r.loan_fp`,
-    );
+    await tx.query('ANALYZE ingest_new_loans');
+    const newFps = await tx.query<{ loan_fp: string }>('SELECT DISTINCT loan_fp FROM ingest_new_loans');
+    if (newFps.rowCount) {
+      const fps = newFps.rows.map((r) => r.loan_fp);
+      const sealed = fps.map((fp) => this.deps.cipher.encrypt(f.loanNumbers.get(fp) as string));
+      await tx.query(
+        `INSERT INTO loans (employee_id, plaid_id, loan_number_enc, loan_last4, fingerprint)
+         SELECT n.employee_id, n.plaid_id, e.enc, n.loan_last4, n.loan_fp
+           FROM ingest_new_loans n JOIN unnest($1::text[], $2::text[]) AS e (fp, enc) ON e.fp = n.loan_fp
+         ON CONFLICT DO NOTHING`,
+        [fps, sealed],
+      );
+    }
 
+    // Every row joins its employee, source and loan: hash joins, whatever the planner guesses about
+    // tables written a moment ago.
+    await tx.query('SET LOCAL enable_nestloop = off');
     await tx.query(
       `INSERT INTO batch_lines (batch_id, row_number, employee_id, branch_id, first_name, last_name, source_id,
          source_bank_account_id, loan_id, plaid_id, amount_cents, flags)
        SELECT $1, r.row_number, r.employee_id, e.branch_id, e.first_name, e.last_name, r.source_id, s.bank_account_id,
-              r.loan_id, r.plaid_id, r.amount_cents,
+              l.id, r.plaid_id, r.amount_cents,
               array_remove(ARRAY[CASE WHEN e.is_new THEN 'NEW_EMPLOYEE' END,
                                  CASE WHEN e.is_changed THEN 'CHANGED_EMPLOYEE' END,
-                                 CASE WHEN r.new_loan THEN 'NEW_LOAN_ACCOUNT' END], NULL)
+                                 CASE WHEN n.loan_fp IS NOT NULL THEN 'NEW_LOAN_ACCOUNT' END], NULL)
          FROM ingest_rows r
          JOIN ingest_employees e USING (employee_id)
-         JOIN unnest($2::text[], $3::uuid[]) AS s (source_id, bank_account_id) USING (source_id)`,
+         JOIN unnest($2::text[], $3::uuid[]) AS s (source_id, bank_account_id) USING (source_id)
+         JOIN loans l ON l.employee_id = r.employee_id AND l.plaid_id = r.plaid_id AND l.fingerprint = r.loan_fp
+         LEFT JOIN ingest_new_loans n ON n.employee_id = r.employee_id AND n.plaid_id = r.plaid_id AND n.loan_fp = r.loan_fp`,
       [batchId, [...bankAccountIds.keys()], [...bankAccountIds.values()]],
     );
+    await tx.query('SET LOCAL enable_nestloop TO DEFAULT');
+    const lines = await tx.query('SELECT count(*)::int AS n FROM batch_lines WHERE batch_id = $1', [batchId]);
+    if (lines.rows[0].n !== f.rowCount) {
+      // Every staged row has its employee, source and loan by now; anything else is a bug.
+      throw new Error(`upload wrote ${lines.rows[0].n} lines for ${f.rowCount} rows`);
+    }
 
     // A re-export paying everyone twice: same loan (so same employee) and amount in a live batch of the last 30 days.
     await tx.query(
@@ -448,7 +488,7 @@ export class IngestService {
 
     const counts = await tx.query(
       `SELECT count(*) FILTER (WHERE is_new)::int AS new_employees, count(*) FILTER (WHERE is_changed)::int AS changed_employees,
-              (SELECT count(DISTINCT loan_id)::int FROM ingest_rows WHERE new_loan) AS new_loans
+              (SELECT count(*)::int FROM ingest_new_loans) AS new_loans
          FROM ingest_employees`,
     );
     const changes = {
