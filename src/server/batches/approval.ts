@@ -22,9 +22,10 @@ export async function approveBatch(
   if (opts.requireSecondApprover && b.uploadedBy !== null && b.uploadedBy === actor.userId) {
     throw new AppError('SELF_APPROVAL', 'You uploaded this batch; a second person must approve it');
   }
-  const state = await tx.query('SELECT approved_at, status, preflight_status FROM batches WHERE id = $1', [
-    batchId,
-  ]);
+  const state = await tx.query(
+    'SELECT approved_at, status, preflight_status, row_count FROM batches WHERE id = $1',
+    [batchId],
+  );
   const row = state.rows[0];
   if (row.approved_at) return false;
   if (row.status !== 'awaiting_approval') {
@@ -41,39 +42,56 @@ export async function approveBatch(
   // Sorts and hashes over a whole batch stay in memory.
   await tx.query("SET LOCAL work_mem = '64MB'");
   await tx.query(
-    `INSERT INTO payments (batch_id, row_number, employee_id, employee_name, branch_id, source_id, source_bank_account_id,
-       loan_id, plaid_id, amount_cents, status, failure_code, failure_message, next_run_at)
-     SELECT l.batch_id, l.row_number, l.employee_id, l.first_name || ' ' || l.last_name, l.branch_id, l.source_id,
-            l.source_bank_account_id, l.loan_id, l.plaid_id, l.amount_cents,
-            CASE WHEN m.payable THEN 'queued' ELSE 'cancelled' END,
-            CASE WHEN m.payable THEN NULL ELSE 'UNPAYABLE_DESTINATION' END,
-            CASE WHEN m.payable THEN NULL ELSE 'No payable student-loan servicer at Method for ' || l.plaid_id
-                 || coalesce(' (' || m.reason || ')', '') END,
-            CASE WHEN m.payable THEN now() END
-       FROM batch_lines l JOIN plaid_merchants m ON m.plaid_id = l.plaid_id
-      WHERE l.batch_id = $1
-      ORDER BY l.row_number`,
-    [batchId],
+    `CREATE TEMP TABLE approval_refs (employee_id text, loan_id uuid, source_bank_account_id uuid, source_id text)
+     ON COMMIT DROP`,
   );
-  const counted = await tx.query(
-    `SELECT (SELECT count(*)::int FROM batch_lines WHERE batch_id = $1) AS lines,
-            (SELECT count(*)::int FROM payments WHERE batch_id = $1) AS payments`,
-    [batchId],
-  );
-  if (counted.rows[0].lines !== counted.rows[0].payments) {
-    // Every line has a resolved Plaid id once the pre-flight is complete; anything else is a bug.
-    throw new Error(
-      `approval of ${batchId} booked ${counted.rows[0].payments} payments for ${counted.rows[0].lines} lines`,
-    );
-  }
-
-  await tx.query(
-    `INSERT INTO payment_events (payment_id, from_status, to_status, cause, actor, detail)
-     SELECT id, NULL, status, 'approval', $2, CASE WHEN failure_code IS NULL THEN '{}'::jsonb
-            ELSE jsonb_build_object('failureCode', failure_code) END
-       FROM payments WHERE batch_id = $1`,
+  // One pass over the batch: the payments, their first history rows, the opening aggregate rows and
+  // the Method objects they need, all from the rows the insert returns.
+  const booked = await tx.query(
+    `WITH p AS (
+       INSERT INTO payments (batch_id, row_number, employee_id, employee_name, branch_id, source_id, source_bank_account_id,
+         loan_id, plaid_id, amount_cents, status, failure_code, failure_message, next_run_at)
+       SELECT l.batch_id, l.row_number, l.employee_id, l.first_name || ' ' || l.last_name, l.branch_id, l.source_id,
+              l.source_bank_account_id, l.loan_id, l.plaid_id, l.amount_cents,
+              CASE WHEN m.payable THEN 'queued' ELSE 'cancelled' END,
+              CASE WHEN m.payable THEN NULL ELSE 'UNPAYABLE_DESTINATION' END,
+              CASE WHEN m.payable THEN NULL ELSE 'No payable student-loan servicer at Method for ' || l.plaid_id
+                   || coalesce(' (' || m.reason || ')', '') END,
+              CASE WHEN m.payable THEN now() END
+         FROM batch_lines l JOIN plaid_merchants m ON m.plaid_id = l.plaid_id
+        WHERE l.batch_id = $1
+        ORDER BY l.row_number
+       RETURNING id, status, failure_code, amount_cents, source_id, branch_id, employee_id, loan_id, source_bank_account_id
+     ), events AS (
+       INSERT INTO payment_events (payment_id, from_status, to_status, cause, actor, detail)
+       SELECT id, NULL, status, 'approval', $2, CASE WHEN failure_code IS NULL THEN '{}'::jsonb
+              ELSE jsonb_build_object('failureCode', failure_code) END
+         FROM p
+     ), aggregates AS (
+       INSERT INTO batch_aggregate_deltas (batch_id, source_id, branch_id, grp, count_delta, cents_delta)
+       SELECT $1, source_id, branch_id, CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
+              count(*), sum(amount_cents)
+         FROM p GROUP BY 2, 3, 4
+     ), refs AS (
+       INSERT INTO approval_refs
+       SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM p WHERE status = 'queued'
+     )
+     SELECT count(*)::int AS payments, count(*) FILTER (WHERE status = 'queued')::int AS queued,
+            count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled,
+            coalesce(sum(amount_cents) FILTER (WHERE status = 'queued'), 0)::bigint AS queued_cents
+       FROM p`,
     [batchId, actor.username],
   );
+  const totals = booked.rows[0] as {
+    payments: number;
+    queued: number;
+    cancelled: number;
+    queued_cents: string;
+  };
+  if (totals.payments !== row.row_count) {
+    // Every line has a resolved Plaid id once the pre-flight is complete; anything else is a bug.
+    throw new Error(`approval of ${batchId} booked ${totals.payments} payments for ${row.row_count} lines`);
+  }
 
   // Ledger: per source, one reservation posting for the whole batch (source → clearing), and one
   // release for its unpayable rows. Later movements are posted per payment.
@@ -86,24 +104,10 @@ export async function approveBatch(
   await postBatchLedger(tx, batchId, 'reserve', "status IN ('queued', 'cancelled')", 'reserved on approval');
   await postBatchLedger(tx, batchId, 'release', "status = 'cancelled'", 'released on approval: not payable');
 
-  await tx.query(
-    `INSERT INTO batch_aggregate_deltas (batch_id, source_id, branch_id, grp, count_delta, cents_delta)
-     SELECT batch_id, source_id, branch_id, CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
-            count(*), sum(amount_cents)
-       FROM payments WHERE batch_id = $1 GROUP BY 1, 2, 3, 4`,
-    [batchId],
-  );
-
   // What Method does not know yet: each object is created once across all batches. The planner
   // cannot know this batch's payments yet (no statistics for rows written a moment ago) and would
   // pick nested loops over tens of thousands of rows; hash joins are right for a whole batch.
   await tx.query('SET LOCAL enable_nestloop = off');
-  await tx.query(
-    `CREATE TEMP TABLE approval_refs ON COMMIT DROP AS
-     SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM payments
-      WHERE batch_id = $1 AND status = 'queued'`,
-    [batchId],
-  );
   await tx.query(
     // Accounts whose holder is not at Method yet sleep ('infinity') until it is (wakeDependents).
     `INSERT INTO provisioning (kind, ref, next_run_at)
@@ -127,26 +131,16 @@ export async function approveBatch(
   );
   await tx.query('SET LOCAL enable_nestloop TO DEFAULT');
 
-  const remaining = await tx.query(
-    "SELECT count(*)::int AS n FROM payments WHERE batch_id = $1 AND status = 'queued'",
-    [batchId],
-  );
-  const status = remaining.rows[0].n > 0 ? 'executing' : 'completed_with_exceptions';
+  const status = totals.queued > 0 ? 'executing' : 'completed_with_exceptions';
   await tx.query('UPDATE batches SET status = $2, approved_at = now(), approved_by = $3 WHERE id = $1', [
     batchId,
     status,
     actor.userId,
   ]);
-  const totals = await tx.query(
-    `SELECT count(*) FILTER (WHERE status = 'queued')::int AS queued, count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled,
-            coalesce(sum(amount_cents) FILTER (WHERE status = 'queued'), 0) AS queued_cents
-       FROM payments WHERE batch_id = $1`,
-    [batchId],
-  );
   await recordAudit(tx, actor, 'batch.approve', 'batch', batchId, {
-    queued: totals.rows[0].queued,
-    queuedCents: Number(totals.rows[0].queued_cents),
-    cancelledUnpayable: totals.rows[0].cancelled,
+    queued: totals.queued,
+    queuedCents: Number(totals.queued_cents),
+    cancelledUnpayable: totals.cancelled,
   });
   return true;
 }
