@@ -313,4 +313,18 @@ describe('reconciliation', () => {
     expect(await r.startNightly(3, new Date('2026-01-11T03:00:00Z'))).not.toBeNull();
     await r.idle();
   });
+
+  it('Method dropping answers to reads is asked again: the run completes with the same findings', async () => {
+    const calm = await run();
+    expect(calm.status).toBe('done');
+    await m.setFaults({ lostResponseRate: 0.3 });
+    try {
+      const stormy = await run();
+      expect(stormy.status).toBe('done');
+      expect(strip(stormy.findings)).toEqual(strip(calm.findings));
+      expect(stormy.summary).toMatchObject({ method: { payments: 6, methodPayments: 6 } });
+    } finally {
+      await m.clearFaults();
+    }
+  });
 });

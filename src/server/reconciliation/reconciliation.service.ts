@@ -5,6 +5,7 @@
 // amount differences are reported for a person, never auto-fixed (a wrong fix would hide money).
 import type { MethodClient } from '../../method/client.js';
 import { mapMethodPaymentStatus } from '../../method/client.js';
+import { readWithRetry } from '../../method/read-retry.js';
 import type { Payment as MethodPayment } from '../../method/types.js';
 import type { PaymentStatus } from '../../shared/statuses.js';
 import { type Actor, recordAudit, SYSTEM_ACTOR } from '../audit/audit.repository.js';
@@ -248,12 +249,9 @@ export class Reconciler {
       const from = new Date(list[0].created_at.getTime() - 86_400_000).toISOString().slice(0, 10);
       let cursor: string | undefined;
       for (;;) {
-        const r = await client.listPayments({
-          source: account,
-          from_date: from,
-          page_limit: 100,
-          page_cursor: cursor,
-        });
+        const r = await readWithRetry(() =>
+          client.listPayments({ source: account, from_date: from, page_limit: 100, page_cursor: cursor }),
+        );
         pages++;
         if (r.kind !== 'ok') throw new Error(`listing Method payments of ${account} failed (${r.kind})`);
         for (const mp of r.data.items) atMethod.set(mp.id, mp);
@@ -268,7 +266,7 @@ export class Reconciler {
       known.add(p.method_payment_id as string);
       let mp = atMethod.get(p.method_payment_id as string);
       if (!mp) {
-        const got = await client.getPayment(p.method_payment_id as string);
+        const got = await readWithRetry(() => client.getPayment(p.method_payment_id as string));
         if (got.kind === 'ok') mp = got.data;
         else if (got.kind === 'definite_failure' && got.status === 404) {
           findings.push({
