@@ -9,7 +9,7 @@
 // reconciliation (POST /api/reconciliation/run) and prints the report: rows and cents on each side
 // (file, LoanPay payments by status, ledger, Method's records in the simulator's tables) and every
 // difference. Exit 0 when there is none, 1 otherwise.
-// Usage: npm run drill -- [--rows 50000] [--employees rows/5] [--worker-processes 1] [--step-ms 2000]
+// Usage: npm run drill -- [--rows 50000] [--employees rows/5] [--worker-processes 1] [--step-ms 2000] [--calm]
 //   [--timeout-min 180] [--seed 1] [--keep]  (--keep leaves the DATA_DIR for inspection)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -752,6 +752,9 @@ async function main(): Promise<void> {
     stepMs: num('step-ms', DEFAULT_DRILL.stepMs),
     timeoutMs: num('timeout-min', DEFAULT_DRILL.timeoutMs / 60_000) * 60_000,
     keep: process.argv.includes('--keep'),
+    // --calm: no faults at all (Method's own failure and return rates off too): the plain
+    // approval-to-every-payment-final run of the tracking benchmark.
+    ...(process.argv.includes('--calm') ? { faults: {} } : {}),
   });
   console.log(r.text);
   if (r.differences.length > 0 || !r.settled) process.exitCode = 1;

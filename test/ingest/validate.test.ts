@@ -421,6 +421,19 @@ describe('file digest', () => {
     expect(new Set([once, twice, thrice, base]).size).toBe(4);
   });
 
+  it('is the same as ever: digests are stored, and a re-upload is found by them', async () => {
+    // Computed when the digest was introduced; a change here would miss re-uploaded files.
+    const digests: string[] = [];
+    const r = await validate(sample('rexmeeks_dunkinShort_18rows_original.xml'), (p) =>
+      digests.push(p.digest),
+    );
+    expect(r.fileDigest).toBe('7add9d31b35f87855ef50bd519cf00b5');
+    expect([digests[0], digests[17]]).toEqual([
+      '4b20d7fada98fa1bf76aff7e4b5d578d',
+      '2ac11838038806d38bc172d92c3e3339',
+    ]);
+  });
+
   it('gives each row a digest of its parsed values', async () => {
     const digests: string[] = [];
     await validate(docXml([a, b, rowXml({ Amount: '8.15' })]), (r) => digests.push(r.digest));
@@ -581,6 +594,91 @@ describe('routing numbers, phones and ZIPs', () => {
     expect(statesForZip('00501')).toEqual(['NY']);
     expect(statesForZip('96799')).toEqual(['HI', 'AS']);
     expect(statesForZip('00123')).toEqual([]);
+  });
+});
+
+describe('hand-written checks agree with the regular expressions they replace', () => {
+  const BASE: Record<string, string> = {
+    'Employee/DunkinId': 'EMP-a7f138d9-1885-43db-b5c7-6b7c09020b4f',
+    'Employee/DunkinBranch': 'BRC-bbfbdfe5-0173-4613-8b07-aadb828e67f6',
+    'Employee/FirstName': 'Ariel',
+    'Employee/LastName': 'Hayes',
+    'Employee/DOB': '03-26-1987',
+    'Employee/PhoneNumber': '+14594036784',
+    'Payor/DunkinId': 'CORP-7dc67e67-e879-4da0-8fee-7d14ba4752b8',
+    'Payor/ABARouting': '403911437',
+    'Payor/AccountNumber': '40909581',
+    'Payor/Name': "Dunkin' Donuts LLC",
+    'Payor/DBA': "Dunkin' Donuts",
+    'Payor/EIN': '32120240',
+    'Payor/Address/Line1': '999 Hayes Lights',
+    'Payor/Address/City': 'Kerlukemouth',
+    'Payor/Address/State': 'IA',
+    'Payor/Address/Zip': '50613',
+    'Payee/PlaidId': 'ins_116248',
+    'Payee/LoanAccountNumber': '04807469',
+    Amount: '$8.15',
+  };
+  const codesFor = (field: string, value: string) => {
+    const v = new FileValidator({ today: TODAY });
+    v.add({
+      rowNumber: 1,
+      values: { ...BASE, [field]: value },
+      unknownPaths: [],
+      repeatedPaths: [],
+      line: 1,
+    });
+    return v
+      .finish()
+      .errors.filter((e) => e.field === field)
+      .map((e) => e.code);
+  };
+
+  it('person names: letters, marks, spaces, apostrophes, periods and hyphens, with a letter', () => {
+    const unit = fc.constantFrom(..."aZq '.-_,0!é\u0301Ł’\u00b7\tß".split(''));
+    fc.assert(
+      fc.property(fc.string({ unit, minLength: 1, maxLength: 8 }), (name) => {
+        const s = name.trim();
+        let expected: string[] = [];
+        if (s === '') expected = ['REQUIRED'];
+        else if (!/^[\p{L}\p{M}' .\u2019-]+$/u.test(s) || !/\p{L}/u.test(s)) expected = ['INVALID_FORMAT'];
+        expect(codesFor('Employee/FirstName', name)).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('dates of birth: MM-DD-YYYY with ASCII digits, a real date, from 1900, in the past', () => {
+    const unit = fc.constantFrom(...'0123456789-/ \u0663'.split(''));
+    const dates = fc.oneof(
+      fc.string({ unit, minLength: 8, maxLength: 11 }),
+      fc
+        .tuple(
+          fc.integer({ min: 0, max: 13 }),
+          fc.integer({ min: 0, max: 32 }),
+          fc.integer({ min: 1890, max: 2030 }),
+        )
+        .map(([m, d, y]) => `${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}-${y}`),
+    );
+    fc.assert(
+      fc.property(dates, (dob) => {
+        const s = dob.trim();
+        let expected: string[] = [];
+        const m = /^(\d{2})-(\d{2})-(\d{4})$/.exec(s);
+        if (s === '') expected = ['REQUIRED'];
+        else if (m === null) expected = ['INVALID_FORMAT'];
+        else {
+          const [month, day, year] = [Number(m[1]), Number(m[2]), Number(m[3])];
+          const real = new Date(Date.UTC(year, month - 1, day));
+          const exists =
+            month >= 1 && month <= 12 && real.getUTCDate() === day && real.getUTCMonth() === month - 1;
+          if (!exists || year < 1900 || `${m[3]}-${m[1]}-${m[2]}` >= '2025-06-01')
+            expected = ['INVALID_DATE'];
+        }
+        expect(codesFor('Employee/DOB', dob)).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 

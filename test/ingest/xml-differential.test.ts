@@ -22,7 +22,27 @@ const BASES: Buffer[] = [
       rowXml({ Amount: '<![CDATA[]]>$2.00' }, '\t'),
     ])}\r\n`,
   ),
+  // Several rows in one layout: the reader learns it from the first and reads the others on its
+  // row fast path (mutations then land mostly there).
+  utf8(docXml(Array.from({ length: 5 }, (_, k) => rowXml(fastRowValues(k))))),
+  utf8(
+    docXml(
+      Array.from({ length: 5 }, (_, k) => rowXml(fastRowValues(k), '\t')),
+      '\t',
+    ).replace(/\n/g, '\r\n'),
+  ),
 ];
+
+/** Values for the k-th of several rows: the payor repeats, the rest varies in length. */
+function fastRowValues(k: number): Record<string, string> {
+  return {
+    FirstName: ['Ariel', 'Bo', 'Christopher-Jean'][k % 3],
+    LastName: 'x'.repeat(k * 5),
+    PhoneNumber: `+1459403678${k}`,
+    LoanAccountNumber: String(10_000_000 + k * 7919),
+    Amount: `$${k + 1}.0${k}`,
+  };
+}
 
 const SNIPPETS: (string | number[])[] = [
   '&',

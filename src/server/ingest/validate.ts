@@ -1,6 +1,7 @@
 // Field rules and cross-row checks for the payment file, applied row by row as the reader streams:
 // memory grows with distinct employees and sources (plus a few bytes per valid row for duplicate
-// detection), never with the text of the file.
+// detection), never with the text of the file. The records keep the row's value strings as they
+// are: readRows hands strings that own their characters (never views into a larger text).
 import type { FieldPath, RawRow } from './xml-reader.js';
 
 export interface Issue {
@@ -187,11 +188,13 @@ export function formatCents(cents: number): string {
 // ---------------------------------------------------------------------------------------------
 // Simple field checks
 
+const ABA_WEIGHTS = [3, 7, 1];
+
 /** 9 digits whose weighted sum 3·(d1+d4+d7) + 7·(d2+d5+d8) + (d3+d6+d9) is a multiple of 10. */
 export function abaChecksumValid(routing: string): boolean {
   if (routing.length !== 9 || !digitsOnly(routing, 0)) return false;
-  const d = (k: number) => routing.charCodeAt(k) - 0x30;
-  const sum = 3 * (d(0) + d(3) + d(6)) + 7 * (d(1) + d(4) + d(7)) + (d(2) + d(5) + d(8));
+  let sum = 0;
+  for (let k = 0; k < 9; k++) sum += ABA_WEIGHTS[k % 3] * (routing.charCodeAt(k) - 0x30);
   return sum % 10 === 0;
 }
 
@@ -203,6 +206,26 @@ function digitsOnly(s: string, from: number): boolean {
     if (c < 0x30 || c > 0x39) return false;
   }
   return true;
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** MM-DD-YYYY in ASCII digits (what /^(\d{2})-(\d{2})-(\d{4})$/ matches). */
+function isDateForm(s: string): boolean {
+  if (s.length !== 10 || s.charCodeAt(2) !== 0x2d || s.charCodeAt(5) !== 0x2d) return false;
+  for (let k = 0; k < 10; k++) {
+    if (k === 2 || k === 5) continue;
+    const c = s.charCodeAt(k);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/** The number written by the ASCII digits s[from..to). */
+function digitsValue(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let k = from; k < to; k++) v = v * 10 + (s.charCodeAt(k) - 0x30);
+  return v;
 }
 
 /** prefix + UUID (8-4-4-4-12 hex digits, either case). */
@@ -233,6 +256,18 @@ const HAS_LETTER_RE = /\p{L}/u;
 const CONTROL_RE = /[\p{Cc}\u2028\u2029]/u;
 const ZIP_RE = /^\d{5}(?:-\d{4})?$/;
 const MAX_TEXT_CHARS = 100;
+
+/** PERSON_NAME_RE and HAS_LETTER_RE, without the regular expressions for plain ASCII names. */
+function isPersonName(s: string): boolean {
+  let letter = false;
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a)) letter = true;
+    else if (c >= 0x80) return PERSON_NAME_RE.test(s) && HAS_LETTER_RE.test(s);
+    else if (c !== 0x20 && c !== 0x27 && c !== 0x2e && c !== 0x2d) return false;
+  }
+  return letter;
+}
 
 function codePointLength(s: string): number {
   let n = 0;
@@ -294,17 +329,23 @@ export function statesForZip(zip: string): readonly string[] {
  * 96X are reserved for expansion; 555-01XX lines are reserved for fiction.
  */
 export function nanpProblem(tenDigits: string): string | null {
-  const d = (k: number) => tenDigits.charCodeAt(k) - 0x30;
-  const area = tenDigits.slice(0, 3);
-  const exchange = tenDigits.slice(3, 6);
-  if (d(0) < 2) return `area code ${area} cannot start with ${d(0)}`;
-  if (d(1) === 1 && d(2) === 1) return `${area} is a service code, not an area code`;
-  if (d(1) === 9 || (d(0) === 3 && d(1) === 7) || (d(0) === 9 && d(1) === 6)) {
-    return `area code ${area} is reserved and not in service`;
+  const d0 = tenDigits.charCodeAt(0) - 0x30;
+  const d1 = tenDigits.charCodeAt(1) - 0x30;
+  const d2 = tenDigits.charCodeAt(2) - 0x30;
+  const d3 = tenDigits.charCodeAt(3) - 0x30;
+  const d4 = tenDigits.charCodeAt(4) - 0x30;
+  const d5 = tenDigits.charCodeAt(5) - 0x30;
+  const d6 = tenDigits.charCodeAt(6) - 0x30;
+  const d7 = tenDigits.charCodeAt(7) - 0x30;
+  if (d0 < 2) return `area code ${tenDigits.slice(0, 3)} cannot start with ${d0}`;
+  if (d1 === 1 && d2 === 1) return `${tenDigits.slice(0, 3)} is a service code, not an area code`;
+  if (d1 === 9 || (d0 === 3 && d1 === 7) || (d0 === 9 && d1 === 6)) {
+    return `area code ${tenDigits.slice(0, 3)} is reserved and not in service`;
   }
-  if (d(3) < 2) return `exchange ${exchange} cannot start with ${d(3)}`;
-  if (d(4) === 1 && d(5) === 1) return `exchange ${exchange} is a service code`;
-  if (exchange === '555' && d(6) === 0 && d(7) === 1) return '555-01XX numbers are reserved for fiction';
+  if (d3 < 2) return `exchange ${tenDigits.slice(3, 6)} cannot start with ${d3}`;
+  if (d4 === 1 && d5 === 1) return `exchange ${tenDigits.slice(3, 6)} is a service code`;
+  if (d3 === 5 && d4 === 5 && d5 === 5 && d6 === 0 && d7 === 1)
+    return '555-01XX numbers are reserved for fiction';
   return null;
 }
 
@@ -368,6 +409,29 @@ function hashWords(w: Int32Array, n: number): void {
   H[3] = d;
 }
 
+/** hashWords of the four words x0..x3 (a sub-hash kept in a record's fields). */
+function hash4(x0: number, x1: number, x2: number, x3: number): void {
+  let a = H[0];
+  let b = H[1];
+  let c = H[2];
+  let d = H[3];
+  for (let k = 0; k < 4; k++) {
+    const x = k === 0 ? x0 : k === 1 ? x1 : k === 2 ? x2 : x3;
+    a = Math.imul(a ^ x, 0x01000193);
+    a = (a << 13) | (a >>> 19);
+    b = Math.imul(b ^ x, 0x5bd1e995);
+    b = (b << 15) | (b >>> 17);
+    c = Math.imul(c ^ x, 0x85ebca6b) + a;
+    c = (c << 11) | (c >>> 21);
+    d = Math.imul(d ^ x, 0xc2b2ae35) + b;
+    d = (d << 17) | (d >>> 15);
+  }
+  H[0] = a;
+  H[1] = b;
+  H[2] = c;
+  H[3] = d;
+}
+
 function fmix32(h: number): number {
   let x = h ^ (h >>> 16);
   x = Math.imul(x, 0x85ebca6b);
@@ -405,92 +469,131 @@ function hashOf(s: string): Int32Array {
   return out;
 }
 
-const HEX2: string[] = Array.from({ length: 256 }, (_, k) => k.toString(16).padStart(2, '0'));
+/** Character codes of the hex digits 0-9a-f. */
+const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
+/** The four words as 32 hex digits, made as one flat string (not 16 concatenations). */
 function hexOf(w: Int32Array): string {
-  let s = '';
-  for (let k = 0; k < 4; k++) {
-    const x = w[k];
-    s += HEX2[(x >>> 24) & 255] + HEX2[(x >>> 16) & 255] + HEX2[(x >>> 8) & 255] + HEX2[x & 255];
-  }
-  return s;
+  const a = w[0];
+  const b = w[1];
+  const c = w[2];
+  const d = w[3];
+  return String.fromCharCode(
+    HEX[(a >>> 28) & 15],
+    HEX[(a >>> 24) & 15],
+    HEX[(a >>> 20) & 15],
+    HEX[(a >>> 16) & 15],
+    HEX[(a >>> 12) & 15],
+    HEX[(a >>> 8) & 15],
+    HEX[(a >>> 4) & 15],
+    HEX[a & 15],
+    HEX[(b >>> 28) & 15],
+    HEX[(b >>> 24) & 15],
+    HEX[(b >>> 20) & 15],
+    HEX[(b >>> 16) & 15],
+    HEX[(b >>> 12) & 15],
+    HEX[(b >>> 8) & 15],
+    HEX[(b >>> 4) & 15],
+    HEX[b & 15],
+    HEX[(c >>> 28) & 15],
+    HEX[(c >>> 24) & 15],
+    HEX[(c >>> 20) & 15],
+    HEX[(c >>> 16) & 15],
+    HEX[(c >>> 12) & 15],
+    HEX[(c >>> 8) & 15],
+    HEX[(c >>> 4) & 15],
+    HEX[c & 15],
+    HEX[(d >>> 28) & 15],
+    HEX[(d >>> 24) & 15],
+    HEX[(d >>> 20) & 15],
+    HEX[(d >>> 16) & 15],
+    HEX[(d >>> 12) & 15],
+    HEX[(d >>> 8) & 15],
+    HEX[(d >>> 4) & 15],
+    HEX[d & 15],
+  );
 }
 
-/** Open addressing from a 32-bit hash of a record's id to the record (ids confirmed by equality). */
+/**
+ * Open addressing from a 32-bit hash of a record's id to the record (ids confirmed by equality).
+ * Each slot is [hash, record index + 1] side by side, so a probe touches one cache line.
+ */
 class HashIndex<T extends { id: string }> {
-  private slots = new Int32Array(64); // record index + 1; 0 = empty
-  private hashes = new Int32Array(64);
+  private slots = new Int32Array(2 * 64); // [hash, ref]; ref 0 = empty
   readonly records: T[] = [];
 
   find(h: number, id: string): T | undefined {
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     for (let p = h & mask; ; p = (p + 1) & mask) {
-      const r = this.slots[p];
+      const r = slots[2 * p + 1];
       if (r === 0) return undefined;
-      if (this.hashes[p] === (h | 0) && this.records[r - 1].id === id) return this.records[r - 1];
+      if (slots[2 * p] === (h | 0)) {
+        const rec = this.records[r - 1];
+        if (rec.id === id) return rec;
+      }
     }
   }
 
   add(h: number, rec: T): void {
     this.records.push(rec);
-    if (this.records.length * 2 > this.slots.length) {
-      const oldSlots = this.slots;
-      const oldHashes = this.hashes;
-      this.slots = new Int32Array(oldSlots.length * 2);
-      this.hashes = new Int32Array(oldSlots.length * 2);
-      for (let p = 0; p < oldSlots.length; p++) if (oldSlots[p] !== 0) this.place(oldHashes[p], oldSlots[p]);
+    if (this.records.length * 4 > this.slots.length) {
+      const old = this.slots;
+      this.slots = new Int32Array(old.length * 2);
+      for (let p = 0; p < old.length; p += 2) if (old[p + 1] !== 0) this.place(old[p], old[p + 1]);
     }
     this.place(h | 0, this.records.length);
   }
 
   private place(h: number, ref: number): void {
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     let p = h & mask;
-    while (this.slots[p] !== 0) p = (p + 1) & mask;
-    this.slots[p] = ref;
-    this.hashes[p] = h;
+    while (slots[2 * p + 1] !== 0) p = (p + 1) & mask;
+    slots[2 * p] = h;
+    slots[2 * p + 1] = ref;
   }
 }
 
-/** Set of 64-bit keys with the row that first had each: 12 bytes a slot, no strings. */
+/**
+ * Set of 64-bit keys with the row that first had each: 12 bytes a slot, no strings. Each slot is
+ * [k1, k2, row] side by side, so a probe touches one cache line (mostly).
+ */
 class KeyRows {
-  private k1 = new Int32Array(1 << 12);
-  private k2 = new Int32Array(1 << 12);
-  private rows = new Int32Array(1 << 12);
+  private slots = new Int32Array(3 << 12);
   private size = 0;
 
   /** Returns the earlier row with this key, or 0 after remembering row. */
   check(a: number, b: number, row: number): number {
-    const mask = this.rows.length - 1;
-    let p = a & mask;
+    const slots = this.slots;
+    const mask = slots.length / 3 - 1;
+    let q = 3 * (a & mask);
     for (;;) {
-      const r = this.rows[p];
+      const r = slots[q + 2];
       if (r === 0) break;
-      if (this.k1[p] === a && this.k2[p] === b) return r;
-      p = (p + 1) & mask;
+      if (slots[q] === a && slots[q + 1] === b) return r;
+      q = q + 3 === slots.length ? 0 : q + 3;
     }
-    this.k1[p] = a;
-    this.k2[p] = b;
-    this.rows[p] = row;
-    if (++this.size * 2 > this.rows.length) this.grow();
+    slots[q] = a;
+    slots[q + 1] = b;
+    slots[q + 2] = row;
+    if (++this.size * 6 > slots.length) this.grow();
     return 0;
   }
 
   private grow(): void {
-    const { k1, k2, rows } = this;
-    const n = rows.length * 2;
-    this.k1 = new Int32Array(n);
-    this.k2 = new Int32Array(n);
-    this.rows = new Int32Array(n);
-    const mask = n - 1;
-    for (let q = 0; q < rows.length; q++) {
-      if (rows[q] === 0) continue;
-      let p = k1[q] & mask;
-      while (this.rows[p] !== 0) p = (p + 1) & mask;
-      this.k1[p] = k1[q];
-      this.k2[p] = k2[q];
-      this.rows[p] = rows[q];
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2);
+    const mask = slots.length / 3 - 1;
+    for (let o = 0; o < old.length; o += 3) {
+      if (old[o + 2] === 0) continue;
+      let q = 3 * (old[o] & mask);
+      while (slots[q + 2] !== 0) q = q + 3 === slots.length ? 0 : q + 3;
+      slots[q] = old[o];
+      slots[q + 1] = old[o + 1];
+      slots[q + 2] = old[o + 2];
     }
+    this.slots = slots;
   }
 }
 
@@ -513,8 +616,15 @@ interface EmployeeRecord {
   /** raw phone already checked (and warned about) for this employee, or null */
   rawPhone: string | null;
   phone: string;
-  phoneHash: Int32Array;
-  hash: Int32Array;
+  /** hashOf(phone) and hashOf of the canonical values, kept as numbers in the record itself */
+  p0: number;
+  p1: number;
+  p2: number;
+  p3: number;
+  h0: number;
+  h1: number;
+  h2: number;
+  h3: number;
 }
 
 interface SourceRecord {
@@ -531,7 +641,11 @@ interface SourceRecord {
   state: string;
   zip: string;
   raw: (string | undefined)[];
-  hash: Int32Array;
+  /** hashOf of the canonical values */
+  h0: number;
+  h1: number;
+  h2: number;
+  h3: number;
 }
 
 const EMP = {
@@ -568,14 +682,6 @@ const SOURCE_LABELS = [
 ] as const;
 
 const SEP = '\u0000'; // cannot occur in XML text, so it separates canonical values unambiguously
-
-/**
- * Copies a string so that keeping it does not keep alive the whole row text it was cut from (V8
- * makes substrings of 13+ characters views into their parent).
- */
-function detach(s: string): string {
-  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
-}
 
 export class FileValidator {
   private readonly maxErrors: number;
@@ -689,10 +795,14 @@ export class FileValidator {
         `Same employee, loan account, payor and amount (${formatCents(amountCents)}) as row ${earlier}: this would pay it twice`,
       );
     }
-    const phoneHash = phone === emp.phone ? emp.phoneHash : hashOf(phone);
-    hashWords(emp.hash, 4);
-    hashWords(src.hash, 4);
-    hashWords(phoneHash, 4);
+    hash4(emp.h0, emp.h1, emp.h2, emp.h3);
+    hash4(src.h0, src.h1, src.h2, src.h3);
+    if (phone === emp.phone) {
+      hash4(emp.p0, emp.p1, emp.p2, emp.p3);
+    } else {
+      const ph = hashOf(phone);
+      hash4(ph[0], ph[1], ph[2], ph[3]);
+    }
     const rh = this.rowHash;
     hashFinish(rh);
     this.addDigest(rh);
@@ -811,29 +921,34 @@ export class FileValidator {
       }
       return known;
     }
-    const own = {
-      id: detach(id),
-      branch: detach(branch),
-      first: detach(first),
-      last: detach(last),
-    };
     const record: EmployeeRecord = {
       index: this.employees.records.length,
       firstRow: row,
-      id: own.id,
-      branchId: own.branch,
-      firstName: own.first,
-      lastName: own.last,
+      id,
+      branchId: branch,
+      firstName: first,
+      lastName: last,
       dob,
-      rawBranch: rawBranch === branch ? own.branch : detachMaybe(rawBranch),
-      rawFirst: rawFirst === first ? own.first : detachMaybe(rawFirst),
-      rawLast: rawLast === last ? own.last : detachMaybe(rawLast),
-      rawDob: detachMaybe(rawDob),
+      rawBranch: rawBranch,
+      rawFirst: rawFirst,
+      rawLast: rawLast,
+      rawDob,
       rawPhone: null,
       phone: '',
-      phoneHash: new Int32Array(4),
-      hash: hashOf(`${own.id}${SEP}${own.branch}${SEP}${own.first}${SEP}${own.last}${SEP}${dob}`),
+      p0: 0,
+      p1: 0,
+      p2: 0,
+      p3: 0,
+      h0: 0,
+      h1: 0,
+      h2: 0,
+      h3: 0,
     };
+    const hash = hashOf(`${id}${SEP}${branch}${SEP}${first}${SEP}${last}${SEP}${dob}`);
+    record.h0 = hash[0];
+    record.h1 = hash[1];
+    record.h2 = hash[2];
+    record.h3 = hash[3];
     this.employees.add(h, record);
     return record;
   }
@@ -850,7 +965,7 @@ export class FileValidator {
       this.error(row, field, 'TOO_LONG', `${label} is longer than ${MAX_TEXT_CHARS} characters`);
       return null;
     }
-    if (!PERSON_NAME_RE.test(s) || !HAS_LETTER_RE.test(s)) {
+    if (!isPersonName(s)) {
       this.error(
         row,
         field,
@@ -865,8 +980,7 @@ export class FileValidator {
   private checkDob(row: number, raw: string | undefined): string | null {
     const s = this.required(row, EMP.dob, raw, 'Date of birth');
     if (s === null) return null;
-    const m = /^(\d{2})-(\d{2})-(\d{4})$/.exec(s);
-    if (m === null) {
+    if (!isDateForm(s)) {
       this.error(
         row,
         EMP.dob,
@@ -875,12 +989,11 @@ export class FileValidator {
       );
       return null;
     }
-    const month = Number(m[1]);
-    const day = Number(m[2]);
-    const year = Number(m[3]);
+    const month = digitsValue(s, 0, 2);
+    const day = digitsValue(s, 3, 5);
+    const year = digitsValue(s, 6, 10);
     const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-    const monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if (month < 1 || month > 12 || day < 1 || day > monthDays[month - 1]) {
+    if (month < 1 || month > 12 || day < 1 || day > MONTH_DAYS[month - 1] + (leap && month === 2 ? 1 : 0)) {
       this.error(row, EMP.dob, 'INVALID_DATE', `Date of birth ${s} does not exist (the form is MM-DD-YYYY)`);
       return null;
     }
@@ -888,7 +1001,7 @@ export class FileValidator {
       this.error(row, EMP.dob, 'INVALID_DATE', `Date of birth ${s} is before 1900`);
       return null;
     }
-    const iso = `${m[3]}-${m[1]}-${m[2]}`;
+    const iso = `${s.slice(6, 10)}-${s.slice(0, 2)}-${s.slice(3, 5)}`;
     if (iso >= this.todayIso) {
       this.error(row, EMP.dob, 'INVALID_DATE', `Date of birth ${s} is not in the past`);
       return null;
@@ -919,9 +1032,13 @@ export class FileValidator {
       this.warn(row, EMP.phone, 'PHONE_SUSPECT', `Phone number ${s} looks invalid: ${problem}`);
     }
     if (emp !== null && emp.rawPhone === null && raw !== undefined) {
-      emp.rawPhone = detach(raw);
-      emp.phone = raw === s ? emp.rawPhone : detach(s);
-      emp.phoneHash = hashOf(emp.phone);
+      emp.rawPhone = raw;
+      emp.phone = s;
+      const ph = hashOf(s);
+      emp.p0 = ph[0];
+      emp.p1 = ph[1];
+      emp.p2 = ph[2];
+      emp.p3 = ph[3];
       return emp.phone;
     }
     return s;
@@ -1048,31 +1165,37 @@ export class FileValidator {
       }
       return known;
     }
-    const own = values.map((x) => detach(x));
-    const ownId = detach(id);
     const record: SourceRecord = {
       index: this.sources.records.length,
       firstRow: row,
-      id: ownId,
-      routing: own[0],
-      accountNumber: own[1],
-      payorName: own[2],
-      dba: own[3],
-      ein: own[4],
-      addressLine1: own[5],
-      city: own[6],
-      state: own[7],
-      zip: own[8],
-      raw: SOURCE_FIELDS.map((f) => detachMaybe(v[f])),
-      hash: hashOf([ownId, ...own].join(SEP)),
+      id,
+      routing: values[0],
+      accountNumber: values[1],
+      payorName: values[2],
+      dba: values[3],
+      ein: values[4],
+      addressLine1: values[5],
+      city: values[6],
+      state: values[7],
+      zip: values[8],
+      raw: SOURCE_FIELDS.map((f) => v[f]),
+      h0: 0,
+      h1: 0,
+      h2: 0,
+      h3: 0,
     };
+    const hash = hashOf([id, ...values].join(SEP));
+    record.h0 = hash[0];
+    record.h1 = hash[1];
+    record.h2 = hash[2];
+    record.h3 = hash[3];
     this.sources.add(h, record);
     if (record.ein.length !== 9) {
       this.warn(
         row,
         'Payor/EIN',
         'EIN_NOT_9_DIGITS',
-        `EIN ${record.ein} of payor ${ownId} has ${record.ein.length} digits; a US EIN has 9`,
+        `EIN ${record.ein} of payor ${id} has ${record.ein.length} digits; a US EIN has 9`,
       );
     }
     const zipStates = statesForZip(record.zip);
@@ -1082,8 +1205,8 @@ export class FileValidator {
         'Payor/Address/Zip',
         'ZIP_STATE_MISMATCH',
         zipStates.length === 0
-          ? `ZIP code ${record.zip} of payor ${ownId} is not in use in any state (the address says ${record.state}); Method may refuse the address`
-          : `ZIP code ${record.zip} of payor ${ownId} is in ${zipStates.join('/')}, but the address says ${record.state}; Method may refuse the address`,
+          ? `ZIP code ${record.zip} of payor ${id} is not in use in any state (the address says ${record.state}); Method may refuse the address`
+          : `ZIP code ${record.zip} of payor ${id} is in ${zipStates.join('/')}, but the address says ${record.state}; Method may refuse the address`,
       );
     }
     return record;
@@ -1185,10 +1308,6 @@ function trimmed(s: string): string {
   const a = s.charCodeAt(0);
   const b = s.charCodeAt(n - 1);
   return a > 0x20 && a < 0x7f && b > 0x20 && b < 0x7f ? s : s.trim();
-}
-
-function detachMaybe(s: string | undefined): string | undefined {
-  return s === undefined ? undefined : detach(s);
 }
 
 /** Propagates carries from the least significant lane (3) up; the top carry falls off (mod 2^128). */

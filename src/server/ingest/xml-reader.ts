@@ -14,6 +14,15 @@
 //   the XML declaration (a real one is under 60).
 // - line and column are 1-based; column counts Unicode characters (code points), not bytes, so it
 //   matches what a text editor shows. Errors about a tag point at its '<'.
+//
+// Speed: the general path is a byte-at-a-time state machine; fastScan() takes plainly written
+// tags and ASCII values at full speed; and matchRow() reads a whole row in the layout learned
+// from an earlier row (learn(), checkLayout()), comparing its markup 8 bytes at a time and reading
+// plain ASCII values 4 bytes at a time, with the payor block of a row taken from a memo of the
+// earlier ones (BlockMemo) and value strings from per-field caches (TextCache). Whatever these
+// fast paths do not take goes back to the general path at a token boundary, in exactly the state
+// it would have reached, so rows, errors and positions are the same whichever path read them
+// (test/ingest/xml-fast-path.test.ts and xml-differential.test.ts check it against saxes).
 
 export const FIELD_PATHS = [
   'Employee/DunkinId',
@@ -209,6 +218,15 @@ for (let c = 0; c < 256; c++) {
   }
 }
 
+/**
+ * 1 for the bytes a value may hold on the row fast path (matchRow): printable ASCII and tab, less
+ * '<', '&' and '>'. Anything else (references, line breaks, UTF-8, "]]>", control characters)
+ * sends the row to the general path.
+ */
+const VAL_PLAIN = new Uint8Array(256);
+for (let c = 0x20; c < 0x80; c++) VAL_PLAIN[c] = c === 0x26 || c === 0x3c || c === 0x3e ? 0 : 1;
+VAL_PLAIN[0x09] = 1;
+
 function isNameStartCp(cp: number): boolean {
   if (cp < 0x80) return NAME_START[cp] === 1;
   return (
@@ -259,6 +277,318 @@ const S_ENTITY = 13;
 // COLLECT = the element may be a leaf, so its text is kept (known leaf) or measured (unknown).
 const TM_WS = 0;
 const TM_COLLECT = 1;
+
+/** Buffer's own latin1 decoder, without toString's argument handling (a hot call per row). */
+const latin1Slice = (
+  Buffer.prototype as unknown as { latin1Slice: (this: Buffer, s: number, e: number) => string }
+).latin1Slice;
+
+/** V8 makes substrings of this many characters or more views into their parent string. */
+const FLAT_MIN = 13;
+
+/** The latin1 string of buf[s..s + n), n < FLAT_MIN, made in JavaScript. */
+function shortText(buf: Buffer, s: number, n: number): string {
+  switch (n) {
+    case 0:
+      return '';
+    case 1:
+      return String.fromCharCode(buf[s]);
+    case 2:
+      return String.fromCharCode(buf[s], buf[s + 1]);
+    case 3:
+      return String.fromCharCode(buf[s], buf[s + 1], buf[s + 2]);
+    case 4:
+      return String.fromCharCode(buf[s], buf[s + 1], buf[s + 2], buf[s + 3]);
+    case 5:
+      return String.fromCharCode(buf[s], buf[s + 1], buf[s + 2], buf[s + 3], buf[s + 4]);
+    case 6:
+      return String.fromCharCode(buf[s], buf[s + 1], buf[s + 2], buf[s + 3], buf[s + 4], buf[s + 5]);
+    case 7:
+      return String.fromCharCode(
+        buf[s],
+        buf[s + 1],
+        buf[s + 2],
+        buf[s + 3],
+        buf[s + 4],
+        buf[s + 5],
+        buf[s + 6],
+      );
+    case 8:
+      return String.fromCharCode(
+        buf[s],
+        buf[s + 1],
+        buf[s + 2],
+        buf[s + 3],
+        buf[s + 4],
+        buf[s + 5],
+        buf[s + 6],
+        buf[s + 7],
+      );
+    case 9:
+      return String.fromCharCode(
+        buf[s],
+        buf[s + 1],
+        buf[s + 2],
+        buf[s + 3],
+        buf[s + 4],
+        buf[s + 5],
+        buf[s + 6],
+        buf[s + 7],
+        buf[s + 8],
+      );
+    case 10:
+      return String.fromCharCode(
+        buf[s],
+        buf[s + 1],
+        buf[s + 2],
+        buf[s + 3],
+        buf[s + 4],
+        buf[s + 5],
+        buf[s + 6],
+        buf[s + 7],
+        buf[s + 8],
+        buf[s + 9],
+      );
+    case 11:
+      return String.fromCharCode(
+        buf[s],
+        buf[s + 1],
+        buf[s + 2],
+        buf[s + 3],
+        buf[s + 4],
+        buf[s + 5],
+        buf[s + 6],
+        buf[s + 7],
+        buf[s + 8],
+        buf[s + 9],
+        buf[s + 10],
+      );
+    default:
+      return String.fromCharCode(
+        buf[s],
+        buf[s + 1],
+        buf[s + 2],
+        buf[s + 3],
+        buf[s + 4],
+        buf[s + 5],
+        buf[s + 6],
+        buf[s + 7],
+        buf[s + 8],
+        buf[s + 9],
+        buf[s + 10],
+        buf[s + 11],
+      );
+  }
+}
+const CACHE_MAX_BYTES = 48;
+const CACHE_START_BITS = 6;
+const CACHE_MAX_BITS = 14;
+/** lookups before a TextCache judges whether its field repeats enough to be worth it */
+const CACHE_TRIAL = 1024;
+
+/**
+ * The strings made for one field's values (read in place, so ASCII), by their bytes: branch ids,
+ * Plaid ids and the like repeat from row to row, and are made once each while they stay here. A
+ * repeated value is then the very same string as before, which the validator compares in no time,
+ * and nothing is allocated for it. Direct-mapped and bounded: it starts small and grows up to
+ * 2^CACHE_MAX_BITS entries of at most CACHE_MAX_BYTES bytes as it fills. A field that misses more
+ * often than not in its first CACHE_TRIAL lookups stops using it (loan numbers, and employee fields
+ * early in a file, where most employees are new): a miss costs more than making the string.
+ * Strings made here are flat and own their characters.
+ */
+class TextCache {
+  private bits = CACHE_START_BITS;
+  private inserts = 0;
+  private gets = 0;
+  private hits = 0;
+  private off = false;
+  private keys = new Int32Array(1 << CACHE_START_BITS);
+  private strs: string[] = new Array<string>(1 << CACHE_START_BITS).fill('');
+  private bytes = new Uint8Array(CACHE_MAX_BYTES << CACHE_START_BITS);
+  private view = new DataView(this.bytes.buffer);
+
+  /** The string of buf[s..e) (dv views buf). */
+  get(buf: Buffer, dv: DataView, s: number, e: number): string {
+    const len = e - s;
+    if (this.off || len > CACHE_MAX_BYTES) return makeText(buf, s, len);
+    if (++this.gets === CACHE_TRIAL && this.hits * 2 < this.gets) this.off = true;
+    const key = len + 1; // 0 marks an empty entry
+    let h = Math.imul(key, 0x9e3779b1);
+    if (len >= 4) {
+      h = Math.imul(h ^ dv.getInt32(s, true), 0x85ebca6b);
+      h = Math.imul(h ^ (h >>> 15) ^ dv.getInt32(e - 4, true), 0xc2b2ae35);
+      if (len >= 8) h = Math.imul(h ^ (h >>> 13) ^ dv.getInt32(e - 8, true), 0x9e3779b1);
+    } else {
+      for (let o = 0; o < len; o++) h = Math.imul(h ^ buf[s + o], 0x85ebca6b);
+    }
+    h ^= h >>> 16;
+    let slot = h >>> (32 - this.bits);
+    const at = slot * CACHE_MAX_BYTES;
+    if (this.keys[slot] === key) {
+      const bytes = this.bytes;
+      let same = true;
+      if (len >= 4) {
+        const view = this.view;
+        same = dv.getInt32(e - 4, true) === view.getInt32(at + len - 4, true);
+        for (let o = 0; same && o < len - 4; o += 4)
+          same = dv.getInt32(s + o, true) === view.getInt32(at + o, true);
+      } else {
+        for (let o = 0; same && o < len; o++) same = buf[s + o] === bytes[at + o];
+      }
+      if (same) {
+        this.hits++;
+        return this.strs[slot];
+      }
+    }
+    const str = makeText(buf, s, len);
+    if (++this.inserts > 1 << this.bits && this.bits < CACHE_MAX_BITS) {
+      // Full enough: start again four times larger.
+      this.bits = Math.min(this.bits + 2, CACHE_MAX_BITS);
+      this.inserts = 1;
+      this.keys = new Int32Array(1 << this.bits);
+      this.strs = new Array<string>(1 << this.bits).fill('');
+      this.bytes = new Uint8Array(CACHE_MAX_BYTES << this.bits);
+      this.view = new DataView(this.bytes.buffer);
+      slot = h >>> (32 - this.bits);
+    }
+    this.keys[slot] = key;
+    this.strs[slot] = str;
+    const bytes = this.bytes;
+    const to = slot * CACHE_MAX_BYTES;
+    for (let o = 0; o < len; o++) bytes[to + o] = buf[s + o];
+    return str;
+  }
+}
+
+/** A flat string of the latin1 bytes buf[s..s + n). */
+function makeText(buf: Buffer, s: number, n: number): string {
+  return n < FLAT_MIN ? shortText(buf, s, n) : latin1Slice.call(buf, s, s + n);
+}
+
+/** Longest run of a group's values (with the markup between them) that BlockMemo keeps. */
+const MEMO_MAX_BYTES = 512;
+const MEMO_MIN_BYTES = 16;
+const MEMO_START_BITS = 4;
+const MEMO_MAX_BITS = 10;
+/** lookups before BlockMemo.useful() judges */
+const MEMO_TRIAL = 512;
+
+/**
+ * The bytes of a group of consecutive values (the fields of <Payor>, see MEMO_GROUPS) as they were
+ * read in earlier rows, from the start of the group's first value to the end of its last one (so
+ * with the markup between them), with the value strings made for them. A row whose bytes there
+ * are the same has the same values: matchRow then takes the strings from here and skips reading
+ * those bytes a second time. Direct-mapped on a hash of the first bytes, bounded: it starts small
+ * and grows up to 2^MEMO_MAX_BITS entries of at most MEMO_MAX_BYTES bytes as it fills.
+ */
+class BlockMemo {
+  /** values in the group */
+  readonly n: number;
+  private bits = MEMO_START_BITS;
+  private inserts = 0;
+  /** lookups and hits so far: a group that rarely repeats is not worth remembering, see useful() */
+  private finds = 0;
+  private hits = 0;
+  /** per entry: length of its bytes (0: empty), the lines they add, the offsets of their last CR
+   * or LF and of their last CR (-1: none) */
+  lens = new Int32Array(1 << MEMO_START_BITS);
+  nls = new Int32Array(1 << MEMO_START_BITS);
+  lastNls = new Int32Array(1 << MEMO_START_BITS);
+  lastCrs = new Int32Array(1 << MEMO_START_BITS);
+  /** entry e's strings are strs[e * n .. e * n + n) */
+  strs: string[];
+  private bytes = new Uint8Array(MEMO_MAX_BYTES << MEMO_START_BITS);
+  private view = new DataView(this.bytes.buffer);
+
+  constructor(n: number) {
+    this.n = n;
+    this.strs = new Array<string>(n << MEMO_START_BITS).fill('');
+  }
+
+  private slotOf(dv: DataView, p: number): number {
+    let h = Math.imul(dv.getInt32(p + 4, true), 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 15) ^ dv.getInt32(p + 8, true), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ dv.getInt32(p + 12, true), 0xc2b2ae35);
+    h ^= h >>> 16;
+    return h >>> (32 - this.bits);
+  }
+
+  /**
+   * The entry whose bytes are at dv[p..), all before end, or -1. Compared 8 bytes at a time as
+   * float64s: an entry's bytes are printable ASCII, tab and line breaks, so none of its words is
+   * a NaN or a zero, and equal float64s then have equal bits.
+   */
+  find(dv: DataView, p: number, end: number): number {
+    this.finds++;
+    if (p + MEMO_MIN_BYTES > end) return -1;
+    const e = this.slotOf(dv, p);
+    const len = this.lens[e];
+    if (len === 0 || p + len > end) return -1;
+    const view = this.view;
+    const at = e * MEMO_MAX_BYTES;
+    for (let o = 0; o + 8 < len; o += 8) {
+      if (dv.getFloat64(p + o, true) !== view.getFloat64(at + o, true)) return -1;
+    }
+    if (dv.getFloat64(p + len - 8, true) !== view.getFloat64(at + len - 8, true)) return -1;
+    this.hits++;
+    return e;
+  }
+
+  /** False once enough lookups show that most of them miss (each miss costs an insert). */
+  useful(): boolean {
+    return this.finds < MEMO_TRIAL || this.hits * 4 >= this.finds * 3;
+  }
+
+  /** Remembers buf[s..e) (dv views buf) with the group's strings vStr[fields[k0 + j]]. */
+  insert(
+    buf: Buffer,
+    dv: DataView,
+    s: number,
+    e: number,
+    fields: Uint8Array,
+    k0: number,
+    vStr: string[],
+  ): void {
+    const len = e - s;
+    if (len < MEMO_MIN_BYTES || len > MEMO_MAX_BYTES) return;
+    if (++this.inserts > 1 << this.bits && this.bits < MEMO_MAX_BITS) {
+      // Full enough: start again four times larger.
+      this.bits = Math.min(this.bits + 2, MEMO_MAX_BITS);
+      this.inserts = 1;
+      const size = 1 << this.bits;
+      this.lens = new Int32Array(size);
+      this.nls = new Int32Array(size);
+      this.lastNls = new Int32Array(size);
+      this.lastCrs = new Int32Array(size);
+      this.strs = new Array<string>(this.n * size).fill('');
+      this.bytes = new Uint8Array(MEMO_MAX_BYTES * size);
+      this.view = new DataView(this.bytes.buffer);
+    }
+    const slot = this.slotOf(dv, s);
+    const bytes = this.bytes;
+    const at = slot * MEMO_MAX_BYTES;
+    let nl = 0;
+    let lastNl = -1;
+    let lastCr = -1;
+    for (let o = 0; o < len; o++) {
+      const c = buf[s + o];
+      bytes[at + o] = c;
+      if (c === 0x0d) {
+        nl++;
+        lastNl = o;
+        lastCr = o;
+      } else if (c === 0x0a) {
+        if (o === 0 || buf[s + o - 1] !== 0x0d) nl++;
+        lastNl = o;
+      }
+    }
+    this.lens[slot] = len;
+    this.nls[slot] = nl;
+    this.lastNls[slot] = lastNl;
+    this.lastCrs[slot] = lastCr;
+    for (let j = 0; j < this.n; j++) this.strs[slot * this.n + j] = vStr[fields[k0 + j]];
+  }
+}
 
 const CDATA_OPEN = Buffer.from('[CDATA[', 'latin1');
 const MAX_DECL_BYTES = 256;
@@ -353,6 +683,39 @@ class Reader {
   private unknown: string[] | null = null;
   private readonly decodeLen = { n: 0 };
   private readonly hints = new Uint8Array(nodeCount);
+  /** absolute offset of the current row's '<', and of the byte after its end tag's '>' (or -1) */
+  private rowTokAbs = -1;
+  private rowEndAbs = -1;
+
+  // The learned row layout for matchRow: FIELD_COUNT + 1 segments of markup and whitespace with
+  // a value between each two. Segment k is skSegStart[k + 1] - skSegStart[k] bytes long and is
+  // compared 8 bytes at a time as float64s (skWords[skWordStart[k]..skWordStart[k + 1]), the last
+  // one overlapping). Equal float64s have equal bits except for NaN (never equal) and ±0; a segment
+  // is printable ASCII and whitespace, so none of its 8-byte words is a NaN, an infinity or a zero.
+  private skOk = false;
+  private skRetryAt = 1;
+  private skFails = 0;
+  private skWords = new Float64Array(0);
+  private readonly skSegStart = new Int32Array(FIELD_COUNT + 2);
+  private readonly skWordStart = new Int32Array(FIELD_COUNT + 2);
+  /** field index of the value after segment k */
+  private readonly skField = new Uint8Array(FIELD_COUNT);
+  /** per segment: lines it adds, offset of its last CR or LF, offset of its last CR (-1: none) */
+  private readonly skNl = new Int32Array(FIELD_COUNT + 1);
+  private readonly skLastNl = new Int32Array(FIELD_COUNT + 1);
+  private readonly skLastCr = new Int32Array(FIELD_COUNT + 1);
+  /** 32-bit view of the buffer being run */
+  private dv: DataView = new DataView(new ArrayBuffer(0));
+  private dvBuf: Buffer | null = null;
+  /** per slot: the memo of the group of values starting there (see BlockMemo), or null */
+  private memos: (BlockMemo | null)[] = new Array<BlockMemo | null>(FIELD_COUNT).fill(null);
+  /** per group start slot: the memo entry matchRow found (-1: none); bit k: insert the group at k */
+  private readonly memoHit = new Int32Array(FIELD_COUNT);
+  private memoMiss = 0;
+  private readonly textCaches: TextCache[] = Array.from({ length: FIELD_COUNT }, () => new TextCache());
+  /** results of a successful matchRow: line after the row and where that line starts (or -1) */
+  private mLine = 0;
+  private mLineStart = -1;
 
   constructor(onRow: RowHandler, limits: ReaderLimits) {
     this.onRow = onRow;
@@ -543,6 +906,7 @@ class Reader {
         this.vKind[f] = 2;
       }
     }
+    this.dvBuf = null;
     if (end >= 2) {
       this.tail0 = buf[end - 2];
       this.tail1 = buf[end - 1];
@@ -796,6 +1160,8 @@ class Reader {
       if (node.kind === K_ROW) {
         this.rowCount++;
         this.rowLine = this.tokLine;
+        this.rowTokAbs = this.tokAbs;
+        this.rowEndAbs = -1;
         this.vKind.fill(0);
         this.seenMask = 0;
         this.repeated = null;
@@ -859,28 +1225,26 @@ class Reader {
   }
 
   private finishRow(buf: Buffer): boolean {
+    if (this.rowCount >= this.skRetryAt && this.unknown === null && this.repeated === null) this.learn(buf);
+    return this.emitRow(buf);
+  }
+
+  /** Hands the current row (values in vKind/vStart/vEnd/vStr) to onRow. True when it is pending. */
+  private emitRow(buf: Buffer): boolean {
     const vKind = this.vKind;
     const vStr = this.vStr;
-    let lo = 0x7fffffff;
-    let hi = -1;
     let all = true;
+    // Values read in place (ASCII) come from their field's TextCache, or are made as flat strings
+    // that own their characters: a substring of a larger string would be a view into it ("sliced
+    // string"), keeping it alive and comparing far slower.
     for (let f = 0; f < FIELD_COUNT; f++) {
       const k = vKind[f];
-      if (k === 1) {
-        if (this.vStart[f] < lo) lo = this.vStart[f];
-        if (this.vEnd[f] > hi) hi = this.vEnd[f];
-      } else if (k === 0) {
+      if (k === 1) vStr[f] = this.textCaches[f].get(buf, this.dv, this.vStart[f], this.vEnd[f]);
+      else if (k === 0) {
         all = false;
       }
     }
-    if (hi >= 0) {
-      // One string for the whole row and substrings of it: far cheaper than one
-      // Buffer-to-string call per value.
-      const rowText = buf.toString('latin1', lo, hi);
-      for (let f = 0; f < FIELD_COUNT; f++) {
-        if (vKind[f] === 1) vStr[f] = rowText.substring(this.vStart[f] - lo, this.vEnd[f] - lo);
-      }
-    }
+    if (this.memoMiss !== 0) this.memoInsert(buf);
     let values: Partial<Record<FieldPath, string>>;
     if (all) {
       values = {
@@ -930,6 +1294,10 @@ class Reader {
 
   /** Processes buf[i..end). Returns where it stopped: end, or earlier when onRow is pending. */
   run(buf: Buffer, start: number, end: number): number {
+    if (this.dvBuf !== buf) {
+      this.dvBuf = buf;
+      this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
     let i = start;
     if (i < end) this.sawNonBom = true;
     const base = this.base;
@@ -1221,6 +1589,7 @@ class Reader {
           if (i >= end) return end;
           i++;
           this.state = S_TEXT;
+          this.rowEndAbs = base + i;
           if (this.endElement(buf, false)) return i;
           continue;
         }
@@ -1398,7 +1767,7 @@ class Reader {
    */
   private fastScan(buf: Buffer, start: number, end: number): number {
     const base = this.base;
-    const lastCR = this.lastCR;
+    let lastCR = this.lastCR;
     const vKind = this.vKind;
     const vStart = this.vStart;
     const vEnd = this.vEnd;
@@ -1419,6 +1788,13 @@ class Reader {
           continue;
         }
         if (c === 0x09) continue;
+        if (c === 0x0d) {
+          line++;
+          lastCR = base + i;
+          lineStart = base + i + 1;
+          contDelta = 0;
+          continue;
+        }
         break;
       }
       if (c !== 0x3c || i + 2 >= end) break;
@@ -1431,8 +1807,26 @@ class Reader {
         this.tokCol = base + i - lineStart - contDelta + 1;
         this.tokAbs = base + i;
         i = close + 1;
+        this.rowEndAbs = base + i;
         if (this.endElement(buf, false)) break;
         continue;
+      }
+      if (d === 1 && this.skOk) {
+        // A row: replayed whole when it has the learned layout.
+        const r = this.matchRow(buf, i, end, line);
+        if (r >= 0) {
+          i = r;
+          line = this.mLine;
+          if (this.mLineStart >= 0) {
+            lineStart = this.mLineStart;
+            contDelta = 0;
+          }
+          lastCR = this.lastCR;
+          if (this.emitRow(buf)) break;
+          continue;
+        }
+        // Not this time: learn again from the row the general path is about to read.
+        if (this.skRetryAt > this.rowCount + 1) this.skRetryAt = this.rowCount + 1;
       }
       const parent = this.nodes[d];
       if (parent === null || d >= this.maxDepth) break;
@@ -1499,7 +1893,203 @@ class Reader {
       this.lineStart = lineStart;
       this.contAtLineStart = this.cont - contDelta;
     }
+    this.lastCR = lastCR;
     return i;
+  }
+
+  /**
+   * The row fast path. When the row whose '<' is at buf[i] has exactly the learned layout and
+   * only VAL_PLAIN bytes in its values, all within buf[i..end), records its values (vStart/vEnd,
+   * vKind 1), counts it and returns the offset after its end tag, with the line after it in mLine
+   * and where that line starts in mLineStart (-1: the row has no line break). Otherwise returns -1
+   * having changed nothing the general path reads. The row is then exactly what the general path
+   * would have read: the learned markup was checked by learn(), and plain values cannot change how
+   * it parses.
+   */
+  private matchRow(buf: Buffer, i: number, end: number, line: number): number {
+    const dv = this.dv;
+    const words = this.skWords;
+    const segStart = this.skSegStart;
+    const wordStart = this.skWordStart;
+    const fields = this.skField;
+    const skNl = this.skNl;
+    const vStart = this.vStart;
+    const vEnd = this.vEnd;
+    const maxText = this.maxText;
+    const memos = this.memos;
+    const memoHit = this.memoHit;
+    const rowLine = line;
+    let p = i;
+    let lineStart = -1;
+    let lastCr = -1;
+    let miss = 0;
+    for (let k = 0; ; k++) {
+      const len = segStart[k + 1] - segStart[k];
+      if (p + len > end) return -1;
+      const last = wordStart[k + 1] - 1;
+      let q = p;
+      for (let w = wordStart[k]; w < last; w++) {
+        if (dv.getFloat64(q, true) !== words[w]) return -1;
+        q += 8;
+      }
+      if (dv.getFloat64(p + len - 8, true) !== words[last]) return -1;
+      const nl = skNl[k];
+      if (nl !== 0) {
+        line += nl;
+        lineStart = p + this.skLastNl[k] + 1;
+        const cr = this.skLastCr[k];
+        if (cr >= 0) lastCr = p + cr;
+      }
+      p += len;
+      if (k === FIELD_COUNT) break;
+      const memo = memos[k];
+      if (memo !== null) {
+        // The first value of a group: the same bytes as in an earlier row give its values.
+        const hit = memo.find(dv, p, end);
+        memoHit[k] = hit;
+        if (hit >= 0) {
+          if (memo.nls[hit] !== 0) {
+            line += memo.nls[hit];
+            lineStart = p + memo.lastNls[hit] + 1;
+            const cr = memo.lastCrs[hit];
+            if (cr >= 0) lastCr = p + cr;
+          }
+          p += memo.lens[hit];
+          k += memo.n - 1;
+          continue;
+        }
+        miss |= 1 << k;
+      }
+      const vs = p;
+      // Four bytes at a time while all of them are plain (no high bit, none below 0x20, none of
+      // '<' '>' '&': the usual zero-byte tests), then byte by byte up to the end of the value.
+      while (p + 4 <= end) {
+        const x = dv.getInt32(p, true);
+        const y = (x | 0x02020202) ^ 0x3e3e3e3e; // a zero byte where x has '<' or '>'
+        const z = x ^ 0x26262626; // a zero byte where x has '&'
+        if ((x | (x - 0x20202020) | ((y - 0x01010101) & ~y) | ((z - 0x01010101) & ~z)) & 0x80808080) break;
+        p += 4;
+      }
+      while (p < end && VAL_PLAIN[buf[p]] === 1) p++;
+      if (p - vs > maxText) return -1;
+      const f = fields[k];
+      vStart[f] = vs;
+      vEnd[f] = p;
+    }
+    this.rowCount++;
+    this.rowLine = rowLine;
+    const vKind = this.vKind;
+    vKind.fill(1);
+    for (let k = 0; k < FIELD_COUNT; k++) {
+      const memo = memos[k];
+      if (memo === null) continue;
+      const hit = memoHit[k];
+      if (hit < 0) continue;
+      const strs = memo.strs;
+      for (let j = 0; j < memo.n; j++) {
+        const f = fields[k + j];
+        vKind[f] = 2;
+        this.vStr[f] = strs[hit * memo.n + j];
+      }
+    }
+    this.memoMiss = miss;
+    this.mLine = line;
+    this.mLineStart = lineStart < 0 ? -1 : this.base + lineStart;
+    if (lastCr >= 0) this.lastCR = this.base + lastCr;
+    return p;
+  }
+
+  /** Remembers the groups matchRow read value by value in the row just made (see BlockMemo). */
+  private memoInsert(buf: Buffer): void {
+    const miss = this.memoMiss;
+    this.memoMiss = 0;
+    for (let k = 0; k < FIELD_COUNT; k++) {
+      const memo = this.memos[k];
+      if (memo === null || (miss & (1 << k)) === 0) continue;
+      if (!memo.useful()) {
+        this.memos[k] = null;
+        continue;
+      }
+      const fields = this.skField;
+      const s = this.vStart[fields[k]];
+      const e = this.vEnd[fields[k + memo.n - 1]];
+      memo.insert(buf, this.dv, s, e, fields, k, this.vStr);
+    }
+  }
+
+  /**
+   * Learns the layout of the row just read for matchRow, when it is of the kind matchRow replays:
+   * every field once, as <Name>value</Name> with the value read as one plain run, the whole row
+   * within this buffer, and between the values only whitespace and the plain start and end tags
+   * of the schema's elements, properly nested, each value directly inside its own leaf. Anything
+   * else is not learned, and learning waits a while before trying again, so that files of another
+   * shape do not pay for it on every row.
+   */
+  private learn(buf: Buffer): void {
+    const s = this.rowTokAbs - this.base;
+    const e = this.rowEndAbs - this.base;
+    const order = learnOrder(this.vKind, this.vStart, this.vEnd, s, e);
+    if (order === null || !checkLayout(buf, s, e, order, this.vStart, this.vEnd)) {
+      this.skFails++;
+      this.skRetryAt = this.rowCount + Math.min(1 << Math.min(this.skFails, 12), 4096);
+      return;
+    }
+    const vStart = this.vStart;
+    const vEnd = this.vEnd;
+    const segS = new Int32Array(FIELD_COUNT + 1);
+    const segE = new Int32Array(FIELD_COUNT + 1);
+    for (let k = 0; k <= FIELD_COUNT; k++) {
+      segS[k] = k === 0 ? s : vEnd[order[k - 1]];
+      segE[k] = k === FIELD_COUNT ? e : vStart[order[k]];
+    }
+    let total = 0;
+    let nWords = 0;
+    for (let k = 0; k <= FIELD_COUNT; k++) {
+      const len = segE[k] - segS[k];
+      total += len;
+      nWords += (len + 7) >> 3;
+    }
+    const bytes = Buffer.alloc(total);
+    const words = new Float64Array(nWords);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = 0;
+    let w = 0;
+    for (let k = 0; k <= FIELD_COUNT; k++) {
+      const len = segE[k] - segS[k];
+      buf.copy(bytes, at, segS[k], segE[k]);
+      this.skSegStart[k] = at;
+      this.skWordStart[k] = w;
+      // Whole words, then the last 8 bytes (overlapping the previous word when len % 8 !== 0).
+      for (let o = 0; o + 8 < len; o += 8) words[w++] = view.getFloat64(at + o, true);
+      words[w++] = view.getFloat64(at + len - 8, true);
+      let nl = 0;
+      let lastNl = -1;
+      let lastCr = -1;
+      for (let o = 0; o < len; o++) {
+        const c = bytes[at + o];
+        if (c === 0x0d) {
+          nl++;
+          lastNl = o;
+          lastCr = o;
+        } else if (c === 0x0a) {
+          if (o === 0 || bytes[at + o - 1] !== 0x0d) nl++;
+          lastNl = o;
+        }
+      }
+      this.skNl[k] = nl;
+      this.skLastNl[k] = lastNl;
+      this.skLastCr[k] = lastCr;
+      if (k < FIELD_COUNT) this.skField[k] = order[k];
+      at += len;
+    }
+    this.skSegStart[FIELD_COUNT + 1] = at;
+    this.skWordStart[FIELD_COUNT + 1] = w;
+    this.skWords = words;
+    this.memos = memoGroups(order);
+    this.memoMiss = 0;
+    this.skOk = true;
+    this.skFails = 0;
+    this.skRetryAt = 0x7fffffff;
   }
 
   /** True when the '>' at buf[i] ends "]]>" (looking back across the buffer boundary). */
@@ -1654,6 +2244,127 @@ class Reader {
     }
     this.emitCp(cp, this.entLine, this.entCol);
   }
+}
+
+/**
+ * The fields of a row in file order, when every one was read as a single plain run (vKind 1) and
+ * they lie in order, apart, inside the row buf[s..e) and with markup before the first and after
+ * the last; null otherwise.
+ */
+function learnOrder(
+  vKind: Uint8Array,
+  vStart: Int32Array,
+  vEnd: Int32Array,
+  s: number,
+  e: number,
+): number[] | null {
+  if (s < 0 || e <= s) return null;
+  const order: number[] = [];
+  for (let f = 0; f < FIELD_COUNT; f++) {
+    if (vKind[f] !== 1) return null;
+    let k = order.length;
+    while (k > 0 && vStart[order[k - 1]] > vStart[f]) k--;
+    order.splice(k, 0, f);
+  }
+  let prev = s;
+  for (const f of order) {
+    if (vStart[f] <= prev || vEnd[f] < vStart[f]) return null;
+    prev = vEnd[f];
+  }
+  return prev < e ? order : null;
+}
+
+/**
+ * Containers whose values repeat from row to row as a whole: a payor's (a file has a handful of
+ * payor accounts). An employee's do not, often enough: most have one or a few rows in a file.
+ */
+const MEMO_GROUPS = ['Payor/'];
+
+/** Per slot of a learned layout (order: fields in file order), a memo for each group starting there. */
+function memoGroups(order: readonly number[]): (BlockMemo | null)[] {
+  const memos = new Array<BlockMemo | null>(FIELD_COUNT).fill(null);
+  for (const prefix of MEMO_GROUPS) {
+    let first = -1;
+    let count = 0;
+    for (let k = 0; k < order.length; k++) {
+      if (!FIELD_PATHS[order[k]].startsWith(prefix)) continue;
+      if (first < 0) first = k;
+      count++;
+    }
+    // Only a group whose values follow each other (as they do when their container is written once).
+    let contiguous = first >= 0;
+    for (let k = first; contiguous && k < first + count; k++)
+      contiguous = FIELD_PATHS[order[k]].startsWith(prefix);
+    if (contiguous) memos[first] = new BlockMemo(count);
+  }
+  return memos;
+}
+
+/**
+ * Checks the markup of a row, buf[s..e) less its values (order[k] is the field of the k-th value
+ * in the file): "<row>" at s, then only whitespace (space, tab, CR, LF) and the start and end
+ * tags of the schema's elements written plainly ("<Name>", "</Name>"), properly nested, where
+ * each value sits directly between its own leaf's start and end tags and no other text appears,
+ * and the row's "</row>" ending at e. Each segment between values is at least 8 bytes long.
+ */
+function checkLayout(
+  buf: Buffer,
+  s: number,
+  e: number,
+  order: readonly number[],
+  vStart: Int32Array,
+  vEnd: Int32Array,
+): boolean {
+  const stack: SchemaNode[] = [];
+  let k = 0;
+  let p = s;
+  let segFrom = s;
+  while (p < e) {
+    const top = stack.length > 0 ? stack[stack.length - 1] : null;
+    if (k < order.length && p === vStart[order[k]]) {
+      // A value: directly after its leaf's start tag, directly before an end tag.
+      if (top === null || top.kind !== K_LEAF || top.field !== order[k]) return false;
+      if (buf[p - 1] !== 0x3e || p - segFrom < 8) return false;
+      p = vEnd[order[k]];
+      segFrom = p;
+      k++;
+      if (buf[p] !== 0x3c || buf[p + 1] !== 0x2f) return false;
+      continue;
+    }
+    const c = buf[p];
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) {
+      if (top === null || top.kind === K_LEAF) return false;
+      p++;
+      continue;
+    }
+    if (c !== 0x3c) return false;
+    if (buf[p + 1] === 0x2f) {
+      if (top === null) return false;
+      const name = top.bytes;
+      const close = p + 2 + name.length;
+      if (close >= e || buf[close] !== 0x3e || !bytesAt(buf, p + 2, name)) return false;
+      stack.pop();
+      p = close + 1;
+      if (stack.length === 0) return p === e && k === order.length && e - segFrom >= 8;
+      continue;
+    }
+    let node: SchemaNode | null = null;
+    if (top === null) {
+      if (p !== s) return false;
+      node = ROW_NODE;
+    } else if (top.kind !== K_LEAF) {
+      for (const child of top.children) {
+        const close = p + 1 + child.bytes.length;
+        if (close < e && buf[close] === 0x3e && bytesAt(buf, p + 1, child.bytes)) node = child;
+      }
+    }
+    if (node === null) return false;
+    stack.push(node);
+    p += node.bytes.length + 2;
+    // A leaf holds its value and nothing else.
+    if (node.kind === K_LEAF && (k >= order.length || p !== vStart[order[k]])) return false;
+  }
+  return false;
 }
 
 function bytesEqual(src: Uint8Array, s: number, e: number, name: Uint8Array): boolean {
