@@ -53,31 +53,59 @@ describe('worker processes killed at random', () => {
       branches: 10,
       seed: 301,
     });
-    let kills = 0;
-    const deadline = Date.now() + 15_000;
-    spawnWorker();
-    spawnWorker();
     // A seeded sequence of kill times, so a failure can be replayed.
     let seed = 12345;
     const rand = () => {
       seed = (seed * 1103515245 + 12345) % 2147483648;
       return seed / 2147483648;
     };
-    while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 700 + rand() * 1500));
-      const alive = [...children];
-      if (alive.length > 0) {
-        alive[Math.floor(rand() * alive.length)]!.kill('SIGKILL');
-        kills++;
-      }
-      while (children.size < 2) spawnWorker();
-      const open = await t.db.pool.query(
-        "SELECT count(*)::int AS n FROM payments WHERE batch_id = $1 AND status IN ('queued', 'submitting', 'retry_scheduled', 'unknown')",
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const progress = async () => {
+      const r = await t.db.pool.query(
+        `SELECT count(*) FILTER (WHERE status IN ('queued', 'submitting', 'retry_scheduled', 'unknown'))::int AS open,
+                count(*) FILTER (WHERE status = 'submitted')::int AS submitted
+           FROM payments WHERE batch_id = $1`,
         [batchId],
       );
-      if (open.rows[0].n === 0) break;
+      return r.rows[0] as { open: number; submitted: number };
+    };
+    const killOne = () => {
+      const alive = [...children];
+      alive[Math.floor(rand() * alive.length)]!.kill('SIGKILL');
+      while (children.size < 2) spawnWorker();
+    };
+    spawnWorker();
+    spawnWorker();
+
+    // 1. Kills while the people and their accounts are being created at Method.
+    for (let i = 0; i < 3; i++) {
+      await sleep(700 + rand() * 1500);
+      killOne();
     }
-    expect(kills).toBeGreaterThan(3);
+    // 2. Kills while payments are being submitted: Method slowed down so every worker has calls in
+    // flight, and each kill only after the workers made progress since the one before.
+    await waitFor('submission to begin', async () => (await progress()).submitted > 0, 120_000, 200);
+    await m.setFaults({ latencyMs: 150 });
+    let killsDuringSubmission = 0;
+    while (killsDuringSubmission < 4) {
+      const before = await progress();
+      if (before.open === 0) break;
+      await waitFor(
+        'progress between kills',
+        async () => {
+          const now = await progress();
+          return now.open === 0 || now.submitted > before.submitted + 20;
+        },
+        60_000,
+        100,
+      );
+      if ((await progress()).open === 0) break;
+      await sleep(rand() * 400);
+      killOne();
+      killsDuringSubmission++;
+    }
+    expect(killsDuringSubmission).toBe(4);
+    await m.clearFaults();
     // Let the survivors finish: expired leases are swept to unknown and resolved at Method.
     await waitFor(
       'all payable rows submitted',
@@ -129,6 +157,13 @@ describe('worker processes killed at random', () => {
         WHERE data->>'type' = 'liability' GROUP BY 1 HAVING count(*) > 1) d`,
     );
     expect(dupLoans.rows[0].n).toBe(0);
+    // Some kills caught payments mid-call: their leases expired and the sweeper handed them back.
+    const swept = await t.db.pool.query(
+      `SELECT count(*)::int AS n FROM payment_events e JOIN payments p ON p.id = e.payment_id
+        WHERE p.batch_id = $1 AND e.cause = 'sweeper' AND e.from_status = 'submitting'`,
+      [batchId],
+    );
+    expect(swept.rows[0].n).toBeGreaterThan(0);
     await expectBooksConsistent(t, batchId);
   }, 180_000);
 });
