@@ -24,7 +24,9 @@ afterAll(async () => {
 });
 
 /** Streams `body` (chunked, no Content-Length) and samples this process's RSS while it runs. */
-async function streamUpload(body: Readable): Promise<{ status: number; json: { error: { code: string } }; peakRiseMb: number }> {
+async function streamUpload(
+  body: Readable,
+): Promise<{ status: number; json: { error: { code: string } }; peakRiseMb: number }> {
   global.gc?.();
   const base = process.memoryUsage().rss;
   let peak = base;
