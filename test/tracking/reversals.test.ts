@@ -4,6 +4,7 @@
 // reversal, then `settled` → paid and `reversed` → returned. Webhooks arrive over real HTTP.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pollMethodStatuses } from '../../src/server/tracking/poller.js';
+import { reversalApprovalKey } from '../../src/server/tracking/reversals.js';
 import { ensureWebhooks } from '../../src/server/webhooks/registration.js';
 import { WebhookProcessor } from '../../src/server/webhooks/webhooks.processor.js';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -172,7 +173,31 @@ describe('fault 10: returns and reversals after paid', () => {
     });
     const twice = await t.as('approver', { method: 'POST', url: url(1) });
     expect(twice.statusCode).toBe(409);
-    expect((await t.as('admin', { method: 'POST', url: url(2) })).statusCode).toBe(200);
+    // Method stores a 500 under its key and replays it for good: plant one on the first two keys of
+    // row 2's approval (as if two clicks had met a 5xx). The approval must still go through, with a
+    // third key, and only once Method shows the reversal still waiting.
+    const listed = await m.client.listReversals(rows[2].method_payment_id);
+    if (listed.kind !== 'ok') throw new Error(JSON.stringify(listed));
+    const rvs = listed.data.items.find((r) => r.status === 'pending_approval')!;
+    await m.setFaults({ errorRate: 1 });
+    for (const attempt of [1, 2]) {
+      const r = await m.client.approveReversal(rows[2].method_payment_id, rvs.id, {
+        idempotencyKey: reversalApprovalKey(rows[2].id, rvs.id, attempt),
+      });
+      expect(r).toMatchObject({ kind: 'retryable', reason: 'server_error' });
+    }
+    await m.clearFaults();
+    const replay = await m.client.approveReversal(rows[2].method_payment_id, rvs.id, {
+      idempotencyKey: reversalApprovalKey(rows[2].id, rvs.id, 1),
+    });
+    expect(replay).toMatchObject({ kind: 'retryable', replayedFailure: true });
+    const third = await t.as('admin', { method: 'POST', url: url(2) });
+    expect(third.statusCode, third.body).toBe(200);
+    const keys = await m.simPool.query(
+      'SELECT status_code FROM sim_idempotency_keys WHERE key = ANY ($1) ORDER BY status_code',
+      [[1, 2, 3, 4].map((n) => reversalApprovalKey(rows[2].id, rvs.id, n))],
+    );
+    expect(keys.rows.map((r) => r.status_code)).toEqual([200, 500, 500]);
     const sim = await m.simPool.query('SELECT id, status FROM sim_payments WHERE id = ANY ($1) ORDER BY id', [
       [rows[1].method_payment_id, rows[2].method_payment_id],
     ]);
