@@ -328,6 +328,41 @@ describe('a running batch', () => {
     expect(csvObjects((await report('payments')).body).rows).toHaveLength(gen.rowCount);
   });
 
+  it('an error mid-stream: the download fails rather than ends short, and its connection is not reused', async () => {
+    const pool = t.db.pool;
+    // A timestamp the report cannot print, past the first batch of rows.
+    const { rows } = await pool.query(
+      'SELECT id, updated_at FROM payments WHERE batch_id = $1 ORDER BY row_number OFFSET 300 LIMIT 1',
+      [batchId],
+    );
+    const p = rows[0];
+    await pool.query("UPDATE payments SET updated_at = 'infinity' WHERE id = $1", [p.id]);
+    try {
+      const batches = inSnapshot(pool, (db) => paymentRows(db, batchId));
+      let seen = 0;
+      await expect(
+        (async () => {
+          for await (const b of batches) seen += b.length;
+        })(),
+      ).rejects.toThrow(/unexpected timestamp/);
+      expect(seen).toBeLessThan(gen.rowCount);
+      for (let i = 0; i < 100 && pool.totalCount - pool.idleCount > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+      const { rows: copies } = await pool.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%' AND state <> 'idle'",
+      );
+      expect(copies[0].n).toBe(0);
+      // Over HTTP the response is cut off, never a well-formed CSV missing rows.
+      const r = await get(`/api/batches/${batchId}/reports/payments.csv`).catch((err: Error) => err);
+      if (!(r instanceof Error))
+        expect(r.body.endsWith('\r\n') && r.body.split('\r\n').length - 2 === gen.rowCount).toBe(false);
+    } finally {
+      await pool.query('UPDATE payments SET updated_at = $2 WHERE id = $1', [p.id, p.updated_at]);
+    }
+    expect(csvObjects((await report('payments')).body).rows).toHaveLength(gen.rowCount);
+  });
+
   it('no account number (source or loan) appears in any report', async () => {
     const numbers = accountNumbers(xml);
     expect(numbers.length).toBe(gen.rowCount * 2);

@@ -28,6 +28,15 @@ interface PgConnection {
   sendCopyFail(message: string): void;
 }
 
+// The COPY each connection is running, from submit() to its end: inSnapshot asks, to decide
+// whether a download left midway needs its statement cancelled.
+const inFlight = new WeakMap<object, unknown>();
+
+/** Whether a copyOut on `db` has been issued and PostgreSQL has not yet finished it. */
+export function copyInFlight(db: PoolClient): boolean {
+  return inFlight.has(db);
+}
+
 const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
 /**
@@ -56,6 +65,7 @@ class CopyOutQuery<T> {
     private readonly toRow: (fields: CopyFields) => T,
     private readonly batchRows: number,
     private readonly maxQueued: number,
+    private readonly onEnd: () => void = () => {},
   ) {}
 
   // --- node-postgres Submittable ---
@@ -95,12 +105,14 @@ class CopyOutQuery<T> {
 
   handleReadyForQuery(): void {
     this.ended = true;
+    this.onEnd();
     this.notify();
   }
 
   handleError(err: Error): void {
     this.error ??= err;
     this.ended = true;
+    this.onEnd();
     this.resume();
     this.notify();
   }
@@ -178,7 +190,10 @@ export async function* copyOut<T>(
   toRow: (fields: CopyFields) => T,
   opts: CopyOutOptions = {},
 ): AsyncGenerator<T[]> {
-  const q = new CopyOutQuery(sql, toRow, opts.batchRows ?? 250, opts.maxQueued ?? 2);
+  const q: CopyOutQuery<T> = new CopyOutQuery(sql, toRow, opts.batchRows ?? 250, opts.maxQueued ?? 2, () => {
+    if (inFlight.get(db) === q) inFlight.delete(db);
+  });
+  inFlight.set(db, q);
   // A Submittable: pg queues it like any query and calls submit() when the connection is free.
   (db as unknown as { query(q: unknown): unknown }).query(q);
   let finished = false;

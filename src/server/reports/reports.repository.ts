@@ -6,7 +6,7 @@ import { centsToDecimal } from '../../shared/money.js';
 import { STATUS_GROUPS, type StatusGroup } from '../../shared/statuses.js';
 import { loadAggregates } from '../batches/batches.repository.js';
 import type { Pool, PoolClient } from '../db.js';
-import { copyOut } from './copy-out.js';
+import { copyInFlight, copyOut } from './copy-out.js';
 
 export const PAYMENT_COLUMNS = [
   'payment_id',
@@ -80,8 +80,8 @@ function dollarsFromText(cents: string | null): string {
 /**
  * Runs `rows` inside a REPEATABLE READ READ ONLY transaction on its own connection, released when
  * the generator ends — including when the client goes away mid-download (the stream pipeline then
- * calls return() on it). A download left midway may leave its COPY running: it is cancelled, and
- * that connection is closed rather than given back to the pool.
+ * calls return() on it). A download left midway (or failed) with its COPY still running has the
+ * COPY cancelled, and that connection is closed rather than given back to the pool.
  */
 export async function* inSnapshot<T>(
   pool: Pool,
@@ -98,9 +98,12 @@ export async function* inSnapshot<T>(
     failed = true;
     throw err;
   } finally {
-    if (!completed && !failed) {
-      failed = true; // not trusted back into the pool whatever happens next
-      // Cancels the COPY if it is still running (a cancel reaching an idle session is ignored).
+    // Left midway (client gone) or failed (a row that would not convert) with its COPY still
+    // running: cancelled rather than read to its end before the ROLLBACK can run, and the
+    // connection is then closed, never given back to the pool (a late cancel must not reach the
+    // next user's query). A cancel reaching an idle session is ignored.
+    if (!completed && copyInFlight(client)) {
+      failed = true;
       const pid = (client as unknown as { processID?: number }).processID;
       if (pid) pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
     }
