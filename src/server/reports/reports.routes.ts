@@ -1,14 +1,14 @@
 // CSV reports of a batch (api.md): payments, sources, branches — for every status, always current,
-// streamed from PostgreSQL (COPY … TO STDOUT) through csv-stringify (RFC 4180); account numbers
+// streamed from PostgreSQL (COPY … TO STDOUT) as RFC 4180 CSV (csv.ts); account numbers
 // never appear.
 import { Readable } from 'node:stream';
-import { stringify } from 'csv-stringify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { centsToDecimal as centsText } from '../../shared/money.js';
 import { ROLES } from '../../shared/roles.js';
 import { getBatch } from '../batches/batches.repository.js';
 import type { Pool } from '../db.js';
 import { errorResponses } from '../http/schemas.js';
+import { csvRecord, csvRecords } from './csv.js';
 import {
   BRANCH_COLUMNS,
   type CsvRow,
@@ -26,38 +26,24 @@ export { BRANCH_COLUMNS, PAYMENT_COLUMNS, SOURCE_COLUMNS };
 export type ReportKind = 'payments' | 'sources' | 'branches';
 
 /**
- * The CSV body as large chunks: each batch of records goes through one csv-stringify Stringifier
- * (RFC 4180 by its defaults: a field is quoted only when it holds a quote, comma or line break,
- * quotes doubled; records end with CRLF) and leaves as one Buffer, so the socket sees a few hundred
- * kilobytes per write instead of one write per record. The generator pulls the next batch only
- * when the response wants more, so memory stays flat; a client hanging up destroys the stream,
- * which ends the generator and, through it, gives the database connection back.
+ * The CSV body as large chunks: the header, then each batch of records (RFC 4180, see csv.ts)
+ * leaves as one Buffer, so the socket sees tens of kilobytes per write instead of one write per
+ * record. Readable.from pulls the next batch only when the response wants more (highWaterMark 1),
+ * so memory stays flat; a client hanging up destroys the stream, which ends the generator and,
+ * through it, gives the database connection back. An error mid-stream errors the stream: Fastify
+ * logs it and ends the response abruptly, so a client never mistakes a truncated report for a
+ * whole one.
  */
 async function* csvChunks(batches: AsyncIterable<CsvRow[]>, columns: readonly string[]) {
-  const csv = stringify({
-    header: true,
-    columns: [...columns],
-    record_delimiter: '\r\n',
-    // With an explicit record_delimiter csv-stringify would otherwise quote only fields holding
-    // the whole CRLF: a lone LF or CR in a message must be quoted too (RFC 4180).
-    quote_record_delimiter: true,
-    // The output is read once per batch, so it must be able to hold one.
-    readableHighWaterMark: 64 * 1024 * 1024,
-  });
-  let failure: Error | undefined;
-  csv.on('error', (err) => {
-    failure ??= err;
-  });
+  // The header goes with the first batch: a failure before any row (no connection, say) is then
+  // still an ordinary error response.
+  let header = csvRecord(columns);
   for await (const rows of batches) {
-    for (const row of rows) csv.write(row);
-    if (failure) throw failure;
-    const out: Buffer | null = csv.read();
-    if (out) yield out;
+    if (rows.length === 0) continue;
+    yield Buffer.from(header + csvRecords(rows));
+    header = '';
   }
-  csv.end();
-  // What is left: the header line alone when there was no record.
-  for await (const out of csv) yield out as Buffer;
-  if (failure) throw failure;
+  if (header) yield Buffer.from(header);
 }
 
 const csvStream = (batches: AsyncIterable<CsvRow[]>, columns: readonly string[]) =>
@@ -79,8 +65,6 @@ export async function reportsRoutes(app: FastifyInstance, opts: { pool: Pool }) 
     reply.header('content-type', 'text/csv; charset=utf-8');
     reply.header('content-disposition', `attachment; filename="batch-${batchId}-${kind}.csv"`);
     reply.header('cache-control', 'no-store');
-    // A stream error after the first bytes is logged by Fastify and ends the response abruptly,
-    // so a client never mistakes a truncated report for a whole one.
     if (kind === 'payments') {
       const batches = inSnapshot(pool, (db) =>
         booked ? paymentRows(db, batchId) : draftLineRows(db, batchId, batch.uploadedAt),
