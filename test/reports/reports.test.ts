@@ -3,6 +3,7 @@
 // RFC 4180 round trip, no account number anywhere, roles.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateToString } from '../../bench/generator.js';
+import { inSnapshot, paymentRows } from '../../src/server/reports/reports.repository.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import {
   accountNumbers,
@@ -276,6 +277,90 @@ describe('a running batch', () => {
     expect(after.total_amount).toBe(paidBefore.total_amount);
     const line = csvObjects((await report('payments')).body).rows.find((x) => x.payment_id === p.id)!;
     expect(line.status).toBe('paid');
+  });
+
+  it('payments.csv: text PostgreSQL escapes in COPY comes back exact; line breaks are quoted (RFC 4180)', async () => {
+    const { rows } = await t.db.pool.query(
+      'SELECT id, employee_name, failure_message, created_at, updated_at FROM payments WHERE batch_id = $1 ORDER BY row_number LIMIT 1',
+      [batchId],
+    );
+    const p = rows[0];
+    const message = 'line one\nline two\r\nthen\ra tab\there, a backslash \\ and \\N, "quotes", commas, é ✓';
+    const name = 'Back\\slash\tTab';
+    await t.db.pool.query(
+      `UPDATE payments SET failure_message = $2, employee_name = $3,
+              created_at = '2026-01-02 03:04:05.5+00', updated_at = '2026-01-02 03:04:05+00' WHERE id = $1`,
+      [p.id, message, name],
+    );
+    try {
+      const r = await report('payments');
+      // The RFC 4180 parser refuses a bare LF or CR outside quotes.
+      const line = csvObjects(r.body).rows.find((x) => x.payment_id === p.id)!;
+      expect(line.failure_message).toBe(message);
+      expect(line.employee_name).toBe(name);
+      expect(line.created_at).toBe('2026-01-02T03:04:05.500Z');
+      expect(line.updated_at).toBe('2026-01-02T03:04:05.000Z');
+      expect(r.body).toContain(`"${message.replaceAll('"', '""')}"`);
+    } finally {
+      await t.db.pool.query(
+        'UPDATE payments SET failure_message = $2, employee_name = $3, created_at = $4, updated_at = $5 WHERE id = $1',
+        [p.id, p.failure_message, p.employee_name, p.created_at, p.updated_at],
+      );
+    }
+  });
+
+  it('a download left midway gives its connection back and leaves no query running', async () => {
+    const pool = t.db.pool;
+    const rows = inSnapshot(pool, (db) => paymentRows(db, batchId));
+    const first = await rows.next();
+    expect(first.done).toBe(false);
+    expect((first.value as unknown[]).length).toBeGreaterThan(0);
+    await rows.return(undefined);
+    const { rows: copies } = await pool.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%' AND state <> 'idle'",
+    );
+    expect(copies[0].n).toBe(0);
+    // Every connection idle again (the cancel request runs on a pool connection of its own).
+    for (let i = 0; i < 100 && pool.totalCount - pool.idleCount > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(pool.totalCount - pool.idleCount).toBe(0);
+    // And the report still downloads whole.
+    expect(csvObjects((await report('payments')).body).rows).toHaveLength(gen.rowCount);
+  });
+
+  it('an error mid-stream: the download fails rather than ends short, and its connection is not reused', async () => {
+    const pool = t.db.pool;
+    // A timestamp the report cannot print, past the first batch of rows.
+    const { rows } = await pool.query(
+      'SELECT id, updated_at FROM payments WHERE batch_id = $1 ORDER BY row_number OFFSET 300 LIMIT 1',
+      [batchId],
+    );
+    const p = rows[0];
+    await pool.query("UPDATE payments SET updated_at = 'infinity' WHERE id = $1", [p.id]);
+    try {
+      const batches = inSnapshot(pool, (db) => paymentRows(db, batchId));
+      let seen = 0;
+      await expect(
+        (async () => {
+          for await (const b of batches) seen += b.length;
+        })(),
+      ).rejects.toThrow(/unexpected timestamp/);
+      expect(seen).toBeLessThan(gen.rowCount);
+      for (let i = 0; i < 100 && pool.totalCount - pool.idleCount > 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+      const { rows: copies } = await pool.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%' AND state <> 'idle'",
+      );
+      expect(copies[0].n).toBe(0);
+      // Over HTTP the response is cut off, never a well-formed CSV missing rows.
+      const r = await get(`/api/batches/${batchId}/reports/payments.csv`).catch((err: Error) => err);
+      if (!(r instanceof Error))
+        expect(r.body.endsWith('\r\n') && r.body.split('\r\n').length - 2 === gen.rowCount).toBe(false);
+    } finally {
+      await pool.query('UPDATE payments SET updated_at = $2 WHERE id = $1', [p.id, p.updated_at]);
+    }
+    expect(csvObjects((await report('payments')).body).rows).toHaveLength(gen.rowCount);
   });
 
   it('no account number (source or loan) appears in any report', async () => {

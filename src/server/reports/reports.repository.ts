@@ -1,10 +1,12 @@
 // The rows behind the CSV reports, read inside one read-only snapshot so a report is consistent
-// with itself while payments keep moving: payments page by page (keyset on row_number), per-source
-// and per-branch figures from the aggregate delta rows kept on the fly.
+// with itself while payments keep moving: payments (or a draft's lines) as one COPY … TO STDOUT
+// streamed in batches, per-source and per-branch figures from the aggregate delta rows kept on
+// the fly.
 import { centsToDecimal } from '../../shared/money.js';
 import { STATUS_GROUPS, type StatusGroup } from '../../shared/statuses.js';
 import { loadAggregates } from '../batches/batches.repository.js';
 import type { Pool, PoolClient } from '../db.js';
+import { copyInFlight, copyOut } from './copy-out.js';
 
 export const PAYMENT_COLUMNS = [
   'payment_id',
@@ -48,15 +50,38 @@ export const BRANCH_COLUMNS = [
 
 export type CsvRow = (string | number)[];
 
-const PAGE = 5000;
-// Text straight from PostgreSQL: parsing 100k timestamps into Date objects only to print them
-// again costs more than the rest of a row.
-const ISO = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A batch id as an SQL literal: COPY takes no parameters, so only a well-formed UUID gets in. */
+function uuidLiteral(id: string): string {
+  if (!UUID.test(id)) throw new Error(`not a batch id: ${JSON.stringify(id)}`);
+  return `'${id}'::uuid`;
+}
+
+/**
+ * `2026-11-25 14:51:26.571234` (a UTC timestamp in DateStyle ISO, fraction trimmed or absent) →
+ * `2026-11-25T14:51:26.571Z`, milliseconds truncated as to_char's MS does. Formatting here rather
+ * than with to_char in PostgreSQL: to_char on two columns cost PostgreSQL more than the whole rest
+ * of the row's output, while this is a few slices.
+ */
+export function isoFromPgTimestamp(ts: string): string {
+  if (ts.length < 19 || ts[10] !== ' ' || ts.length > 26) {
+    throw new Error(`unexpected timestamp from PostgreSQL: ${JSON.stringify(ts)}`);
+  }
+  const ms = ts.length > 20 ? `${ts.slice(20, 23)}00`.slice(0, 3) : '000';
+  return `${ts.slice(0, 10)}T${ts.slice(11, 19)}.${ms}Z`;
+}
+
+/** Cents as PostgreSQL prints a bigint → dollars with two decimals, by integer arithmetic only. */
+function dollarsFromText(cents: string | null): string {
+  if (cents === null) throw new Error('amount_cents is NULL');
+  return centsToDecimal(Number(cents));
+}
 
 /**
  * Runs `rows` inside a REPEATABLE READ READ ONLY transaction on its own connection, released when
  * the generator ends — including when the client goes away mid-download (the stream pipeline then
- * calls return() on it).
+ * calls return() on it). A download left midway (or failed) with its COPY still running has the
+ * COPY cancelled, and that connection is closed rather than given back to the pool.
  */
 export async function* inSnapshot<T>(
   pool: Pool,
@@ -64,13 +89,24 @@ export async function* inSnapshot<T>(
 ): AsyncGenerator<T> {
   const client = await pool.connect();
   let failed = false;
+  let completed = false;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     yield* rows(client);
+    completed = true;
   } catch (err) {
     failed = true;
     throw err;
   } finally {
+    // Left midway (client gone) or failed (a row that would not convert) with its COPY still
+    // running: cancelled rather than read to its end before the ROLLBACK can run, and the
+    // connection is then closed, never given back to the pool (a late cancel must not reach the
+    // next user's query). A cancel reaching an idle session is ignored.
+    if (!completed && copyInFlight(client)) {
+      failed = true;
+      const pid = (client as unknown as { processID?: number }).processID;
+      if (pid) pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {});
+    }
     await client.query(failed ? 'ROLLBACK' : 'COMMIT').catch(() => {
       failed = true;
     });
@@ -79,49 +115,51 @@ export async function* inSnapshot<T>(
   }
 }
 
-/** payments.csv of a booked batch: every payment with its current status. */
-export async function* paymentRows(db: PoolClient, batchId: string): AsyncGenerator<CsvRow> {
-  const fetchPage = (after: number) =>
-    db.query({
-      text: `SELECT p.id, p.row_number, p.employee_id, p.employee_name, p.branch_id, p.source_id, s.name,
-                    p.amount_cents, p.status, p.method_payment_id, p.method_status, p.failure_code,
-                    p.failure_message, ${ISO('p.created_at')}, ${ISO('p.updated_at')}
-               FROM payments p JOIN sources s ON s.source_id = p.source_id
-              WHERE p.batch_id = $1 AND p.row_number > $2 ORDER BY p.row_number LIMIT $3`,
-      values: [batchId, after, PAGE],
-      rowMode: 'array',
-    });
-  let next = fetchPage(0);
-  for (;;) {
-    const { rows } = await next;
-    const more = rows.length === PAGE;
-    // The next page is read by PostgreSQL while this one is turned into CSV.
-    if (more) {
-      next = fetchPage(rows[rows.length - 1][1]);
-      next.catch(() => {}); // awaited on the next turn; a consumer that left never reads it
-    }
-    for (const r of rows) {
-      yield [
-        r[0],
-        batchId,
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        centsToDecimal(r[7]),
-        r[8],
-        r[9] ?? '',
-        r[10] ?? '',
-        r[11] ?? '',
-        r[12] ?? '',
-        r[13],
-        r[14],
-      ];
-    }
-    if (!more) return;
-  }
+/**
+ * Read inside inSnapshot: the session's DateStyle is pinned for this transaction, so timestamps
+ * come out as `YYYY-MM-DD HH:MI:SS[.ffffff]` whatever the server's configuration.
+ */
+async function pinDateStyle(db: PoolClient): Promise<void> {
+  await db.query("SET LOCAL DateStyle = 'ISO, MDY'");
+}
+
+/**
+ * payments.csv of a booked batch: every payment with its current status, in row order, in batches.
+ * One COPY of one index scan on (batch_id, row_number): no sort, no pages. Account numbers are
+ * not selected at all.
+ */
+export async function* paymentRows(db: PoolClient, batchId: string): AsyncGenerator<CsvRow[]> {
+  await pinDateStyle(db);
+  const sql = `COPY (
+      SELECT p.id, p.row_number, p.employee_id, p.employee_name, p.branch_id, p.source_id, s.name,
+             p.amount_cents, p.status, coalesce(p.method_payment_id, ''), coalesce(p.method_status, ''),
+             coalesce(p.failure_code, ''), coalesce(p.failure_message, ''),
+             p.created_at AT TIME ZONE 'UTC', p.updated_at AT TIME ZONE 'UTC'
+        FROM payments p JOIN sources s ON s.source_id = p.source_id
+       WHERE p.batch_id = ${uuidLiteral(batchId)}
+       ORDER BY p.row_number) TO STDOUT`;
+  yield* copyOut(
+    db,
+    sql,
+    (f): CsvRow => [
+      f[0] as string,
+      batchId,
+      f[1] as string,
+      f[2] as string,
+      f[3] as string,
+      f[4] as string,
+      f[5] as string,
+      f[6] as string,
+      dollarsFromText(f[7]),
+      f[8] as string,
+      f[9] ?? '',
+      f[10] ?? '',
+      f[11] ?? '',
+      f[12] ?? '',
+      isoFromPgTimestamp(f[13] as string),
+      isoFromPgTimestamp(f[14] as string),
+    ],
+  );
 }
 
 /** payments.csv of a draft: its lines, status `draft`, no Method fields (api.md). */
@@ -129,40 +167,35 @@ export async function* draftLineRows(
   db: PoolClient,
   batchId: string,
   uploadedAt: string,
-): AsyncGenerator<CsvRow> {
-  let after = 0;
-  for (;;) {
-    const { rows } = await db.query({
-      text: `SELECT l.row_number, l.employee_id, l.first_name || ' ' || l.last_name, l.branch_id, l.source_id,
-                    s.name, l.amount_cents
-               FROM batch_lines l JOIN sources s ON s.source_id = l.source_id
-              WHERE l.batch_id = $1 AND l.row_number > $2 ORDER BY l.row_number LIMIT $3`,
-      values: [batchId, after, PAGE],
-      rowMode: 'array',
-    });
-    for (const r of rows) {
-      yield [
-        '',
-        batchId,
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        centsToDecimal(r[6]),
-        'draft',
-        '',
-        '',
-        '',
-        '',
-        uploadedAt,
-        uploadedAt,
-      ];
-    }
-    if (rows.length < PAGE) return;
-    after = rows[rows.length - 1][0];
-  }
+): AsyncGenerator<CsvRow[]> {
+  const sql = `COPY (
+      SELECT l.row_number, l.employee_id, l.first_name || ' ' || l.last_name, l.branch_id, l.source_id,
+             s.name, l.amount_cents
+        FROM batch_lines l JOIN sources s ON s.source_id = l.source_id
+       WHERE l.batch_id = ${uuidLiteral(batchId)}
+       ORDER BY l.row_number) TO STDOUT`;
+  yield* copyOut(
+    db,
+    sql,
+    (f): CsvRow => [
+      '',
+      batchId,
+      f[0] as string,
+      f[1] as string,
+      f[2] as string,
+      f[3] as string,
+      f[4] as string,
+      f[5] as string,
+      dollarsFromText(f[6]),
+      'draft',
+      '',
+      '',
+      '',
+      '',
+      uploadedAt,
+      uploadedAt,
+    ],
+  );
 }
 
 interface GroupLine {
