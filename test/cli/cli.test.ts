@@ -12,6 +12,7 @@ import { freePort } from '../../src/server/embedded-pg.js';
 import { refreshBatchStatuses } from '../../src/server/execution/sweeper.js';
 import { FAILED, move, PAID } from '../reports/support.js';
 import { createTestApp, PASSWORD, type TestApp } from '../support/app.js';
+import { waitFor } from '../support/method.js';
 
 let t: TestApp;
 let url: string;
@@ -35,12 +36,21 @@ afterAll(async () => {
   await t.app.close();
 });
 
-async function cli(args: string[], env: Record<string, string | undefined> = {}) {
+async function cli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  onStderr: (s: string) => void = () => {},
+) {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
     stdout: { write: (s) => (stdout += typeof s === 'string' ? s : Buffer.from(s).toString('utf8')) },
-    stderr: { write: (s) => (stderr += s) },
+    stderr: {
+      write: (s) => {
+        stderr += s;
+        onStderr(s);
+      },
+    },
     env: { LOANPAY_URL: url, HOME: home, XDG_CONFIG_HOME: path.join(home, 'config'), ...env },
     tty: false,
   };
@@ -143,11 +153,19 @@ describe('a batch from upload to report', () => {
       'SELECT id FROM payments WHERE batch_id = $1 ORDER BY row_number',
       [batchId],
     );
-    const watching = cli(['status', batchId, '--watch', '--interval', '50'], as('auditor'));
+    let drawnLines = 0;
+    const linesDrawn = (n: number) => waitFor(`${n} progress lines`, async () => drawnLines >= n, 10_000);
+    const watching = cli(['status', batchId, '--watch', '--interval', '50'], as('auditor'), () => {
+      drawnLines++;
+    });
+    // Under load the CLI can take longer to draw (and to subscribe) than the moves take: start once
+    // its first line is out, and go on past the first move only once it has drawn that move.
+    await linesDrawn(1);
     // Payments finish one by one while the CLI watches.
     for (const [i, r] of rows.entries()) {
       await move(t, r.id, i === 0 ? FAILED : PAID);
       await refreshBatchStatuses(t.db.pool, batchId);
+      if (i === 0) await linesDrawn(2);
       await new Promise((res) => setTimeout(res, 20));
     }
     const r = await watching;

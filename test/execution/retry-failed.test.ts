@@ -58,7 +58,17 @@ it('retrying a payment Method failed makes a new attempt and pays the row once',
     { attempt_no: 1, state: 'failed' },
     { attempt_no: 2, state: 'accepted' },
   ]);
-  const atMethod = (await m.paymentsByLoanPayId()).get(id)!;
+  // LoanPay calls a payment paid at Method's `sent`; the simulator moves it on to `posted` a step
+  // later, so under load the read below could land between the two: wait for Method's last step.
+  let atMethod: { status: string }[] = [];
+  await waitFor(
+    'Method at its final statuses',
+    async () => {
+      atMethod = (await m.paymentsByLoanPayId()).get(id)!;
+      return atMethod.every((x) => x.status === 'failed' || x.status === 'posted');
+    },
+    30_000,
+  );
   expect(atMethod.map((x) => x.status).sort()).toEqual(['failed', 'posted'].sort());
   const history = (await t.as('auditor', { method: 'GET', url: `/api/payments/${id}` }))
     .json()
