@@ -23,12 +23,13 @@ declare module 'vitest' {
  * here, and take back the `beforeExit` and `exit` listeners it added (we stop the cluster ourselves below).
  */
 async function importEmbeddedPg() {
-  const events = ['beforeExit', 'exit'] as const;
-  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
+  const listeners = () => ({ beforeExit: process.listeners('beforeExit'), exit: process.listeners('exit') });
+  const before = listeners();
   const mod = await import('../../src/server/embedded-pg.js');
-  for (const e of events) {
-    for (const l of process.listeners(e)) if (!before.get(e)?.has(l)) process.removeListener(e, l);
-  }
+  const after = listeners();
+  for (const l of after.beforeExit)
+    if (!before.beforeExit.includes(l)) process.removeListener('beforeExit', l);
+  for (const l of after.exit) if (!before.exit.includes(l)) process.removeListener('exit', l);
   return mod;
 }
 
