@@ -199,6 +199,32 @@ describe('approval', () => {
     void second;
   });
 
+  it('the tables an upload and an approval fill are analysed right after them, not a minute later by autovacuum', async () => {
+    // Stale statistics made a sweeper query plan a nested loop of sequential scans over 50k
+    // accounts in the 50k drill, running for minutes; see BatchesService.refreshStatistics.
+    const analysed = async (since: Date) =>
+      (
+        await t.db.pool.query(
+          `SELECT relname FROM pg_stat_user_tables WHERE last_analyze >= $1 ORDER BY relname`,
+          [since],
+        )
+      ).rows.map((r) => r.relname as string);
+    const beforeUpload = new Date((await t.db.pool.query('SELECT now() AS n')).rows[0].n);
+    const { id } = await upload(131);
+    await waitFor('upload tables analysed', async () => {
+      const names = await analysed(beforeUpload);
+      return ['batch_lines', 'employees', 'loans'].every((n) => names.includes(n));
+    });
+    const beforeApproval = new Date((await t.db.pool.query('SELECT now() AS n')).rows[0].n);
+    const r = await t.as('approver', { method: 'POST', url: `/api/batches/${id}/approve` });
+    expect(r.statusCode, r.body).toBe(200);
+    await waitFor('approval tables analysed', async () => {
+      const names = await analysed(beforeApproval);
+      return ['batch_aggregate_deltas', 'payment_events', 'payments', 'provisioning'].every((n) =>
+        names.includes(n),
+      );
+    });
+  });
   it('refuses the uploader (maker-checker), other roles, a rejected batch and an incomplete pre-flight', async () => {
     const { id } = await upload(103);
     const self = await t.as('operator', { method: 'POST', url: `/api/batches/${id}/approve` });
