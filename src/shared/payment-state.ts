@@ -22,6 +22,7 @@ export const TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[
     'retry_scheduled',
     'unknown',
     'failed',
+    'returned',
     'needs_review',
     'cancelled',
   ],

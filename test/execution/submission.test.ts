@@ -231,6 +231,64 @@ describe('submission', () => {
     await expectOnePaymentPerRow(batchId);
   });
 
+  it('a lost answer looked up after Method returned the payment: returned (not failed), released, books agree', async () => {
+    // Seen in the 50k drill: an attempt went unknown, and by the time the look-up found the payment
+    // Method had sent it and it had come back (failed with the source side sent). That is a return.
+    const { batchId } = await uploadAndApprove(t, {
+      rows: 30,
+      employees: 10,
+      sources: 2,
+      branches: 2,
+      seed: 208,
+    });
+    await provisionWithoutSubmitting(batchId);
+    const [p] = await claimPayments(t.db.pool, 1, 60_000, 'crashing-worker');
+    expect(p).toBeDefined();
+    const created = await m.client.createPayment(
+      {
+        amount: p!.amount_cents,
+        source: p!.source_account!,
+        destination: p!.destination_account!,
+        description: 'LoanPay',
+        metadata: { loanpay_payment_id: p!.id, loanpay_attempt_id: p!.attempt_id },
+      },
+      p!.idempotency_key,
+    );
+    if (created.kind !== 'ok') throw new Error(`create: ${created.kind}`);
+    // The worker never hears back; meanwhile Method sends the payment and it is returned.
+    for (const status of ['processing', 'sent'] as const) {
+      const now = await m.client.getPayment(created.data.id);
+      if (now.kind === 'ok' && now.data.status === 'pending' && status === 'processing')
+        expect((await m.client.simulatePaymentStatus(created.data.id, { status })).kind).toBe('ok');
+      if (now.kind === 'ok' && now.data.status === 'processing' && status === 'sent')
+        expect((await m.client.simulatePaymentStatus(created.data.id, { status })).kind).toBe('ok');
+    }
+    const back = await m.client.simulatePaymentStatus(created.data.id, {
+      status: 'failed',
+      error_code: 10009,
+    });
+    expect(back.kind === 'ok' && back.data.source_status).toBe('sent');
+    await t.db.pool.query(
+      "UPDATE payments SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      [p!.id],
+    );
+    const w2 = startWorker(t, m);
+    await waitFor('all settled', async () => settled(await statusCounts(batchId)));
+    await w2.stop();
+    const row = (
+      await t.db.pool.query('SELECT status, method_was_sent, failure_code FROM payments WHERE id = $1', [
+        p!.id,
+      ])
+    ).rows[0];
+    expect(row).toMatchObject({ status: 'returned', method_was_sent: true });
+    const history = (await t.as('auditor', { method: 'GET', url: `/api/payments/${p!.id}` }))
+      .json()
+      .history.map((h: { toStatus: string }) => h.toStatus);
+    expect(history).toEqual(['queued', 'submitting', 'unknown', 'submitting', 'returned']);
+    await expectOnePaymentPerRow(batchId);
+    await expectBooksConsistent(t, batchId);
+  });
+
   it('a worker paused past its lease cannot win: its late update changes nothing', async () => {
     const { batchId } = await uploadAndApprove(t, {
       rows: 20,

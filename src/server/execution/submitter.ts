@@ -3,7 +3,7 @@
 // transaction. An ambiguous outcome is resolved by looking the payment up at Method, then by
 // replaying the same key; a new attempt (and key) only when Method proves the old one absent.
 import type { MethodClient, MethodOutcome } from '../../method/client.js';
-import { isSentOrLater, mapMethodPaymentStatus } from '../../method/client.js';
+import { mapMethodPaymentStatus, methodShowsSent } from '../../method/client.js';
 import type { Payment as MethodPayment } from '../../method/types.js';
 import { assertTransition } from '../../shared/payment-state.js';
 import type { PaymentStatus } from '../../shared/statuses.js';
@@ -345,8 +345,10 @@ export class Submitter {
     mp: MethodPayment,
     detail: Record<string, unknown>,
   ): Resolution {
-    const wasSent = p.method_was_sent || isSentOrLater(mp.status);
-    const mapped = mapMethodPaymentStatus(mp.status, { wasSent: p.method_was_sent });
+    // A `failed` whose source side was sent is a return, even when we never saw it sent: an attempt
+    // resolved late (a lost answer looked up after Method had moved on) must not call it a failure.
+    const wasSent = p.method_was_sent || methodShowsSent(mp);
+    const mapped = mapMethodPaymentStatus(mp.status, { wasSent });
     const base = {
       method_payment_id: mp.id,
       method_status: mp.status,
@@ -369,10 +371,13 @@ export class Submitter {
     }
     const set: Resolution['set'] = { ...base };
     if (mapped === 'failed' || mapped === 'returned') {
-      set.failure_code = mp.error?.sub_type ?? 'PAYMENT_FAILED';
+      set.failure_code =
+        mp.error?.sub_type || (mapped === 'returned' ? 'PAYMENT_RETURNED' : 'PAYMENT_FAILED');
       set.failure_message = mp.error
         ? `${mp.error.message} (${mp.error.code})`
-        : 'Method reported the payment failed';
+        : mapped === 'returned'
+          ? `Method reports the payment ${mp.status}: the money went back to the source`
+          : 'Method reported the payment failed';
     }
     if (mapped === 'needs_review')
       set.review_reason =

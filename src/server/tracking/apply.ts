@@ -1,6 +1,6 @@
 // Applies what Method says about one of our payments — the one place where webhooks, the poller
 // and reconciliation turn a Method payment object into a LoanPay status change, forward only.
-import { isSentOrLater, mapMethodPaymentStatus } from '../../method/client.js';
+import { mapMethodPaymentStatus, methodShowsSent } from '../../method/client.js';
 import type { Payment as MethodPayment } from '../../method/types.js';
 import { canTransition, PROGRESS } from '../../shared/payment-state.js';
 import type { PaymentStatus } from '../../shared/statuses.js';
@@ -37,11 +37,6 @@ export type Decision =
   | { kind: 'ignore'; reason: 'unknown_method_status' | 'not_tracked' | 'not_forward' | 'not_allowed' }
   | { kind: 'note'; methodStatus: string; wasSent: boolean }
   | { kind: 'move'; to: PaymentStatus; set: NonNullable<TransitionInput['set']> };
-
-/** Did the money leave the source? A `failed` with the source side `sent` is a return, seen or not. */
-export function methodShowsSent(mp: Pick<MethodPayment, 'status' | 'source_status'>): boolean {
-  return isSentOrLater(mp.status) || (mp.status === 'failed' && mp.source_status === 'sent');
-}
 
 /** Pure: what an observation of Method's payment does to ours. */
 export function decide(p: PaymentRow, mp: MethodPayment): Decision {
