@@ -94,24 +94,33 @@ export async function refreshBatchStatuses(pool: Pool, batchId?: string): Promis
 }
 
 /**
- * Wakes accounts sleeping for a holder that exists by now — the holder finished while the approval
- * that queued them was still open, so its wake-up did not see them.
+ * Wakes accounts sleeping for a holder that exists by now — the holder finished while the plan that
+ * queued them was still open, so its wake-up did not see them. Normally it finds nothing; on a first
+ * batch it looks at ~50,000 sleeping accounts every sweep, so it must stay cheap whatever the
+ * statistics say. The holder check is a scalar subquery inside a CASE: the planner cannot turn it
+ * into a join, so each sleeping job costs two primary-key look-ups and nothing else. (As a join it
+ * was planned once, right after an approval, as a nested loop re-running a hash join of all loans
+ * for each sleeping account: it ran for the whole 50k drill and held the sweeper — lease sweeps
+ * included — the whole time.) The statement timeout is the backstop: a sweep step that runs away
+ * is cut off and the sweeper goes on.
  */
-export async function wakeSleepingProvisioning(pool: Pool): Promise<number> {
-  const { rowCount } = await pool.query(
-    `UPDATE provisioning j SET next_run_at = now()
-      WHERE j.status = 'pending' AND j.next_run_at = 'infinity' AND j.id IN (
-        SELECT j2.id FROM provisioning j2
-          JOIN loans l ON l.id = CASE WHEN j2.kind = 'liability_account' THEN j2.ref::uuid END
-          JOIN employees e USING (employee_id)
-         WHERE j2.kind = 'liability_account' AND j2.status = 'pending' AND j2.next_run_at = 'infinity'
-           AND e.method_entity_id IS NOT NULL
-        UNION ALL
-        SELECT j3.id FROM provisioning j3
-          JOIN source_bank_accounts a ON a.id = CASE WHEN j3.kind = 'ach_account' THEN j3.ref::uuid END
-          JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
-         WHERE j3.kind = 'ach_account' AND j3.status = 'pending' AND j3.next_run_at = 'infinity'
-           AND py.method_entity_id IS NOT NULL)`,
-  );
-  return rowCount ?? 0;
+export async function wakeSleepingProvisioning(pool: Pool, timeoutMs = 30_000): Promise<number> {
+  return withTransaction(pool, async (tx) => {
+    await tx.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+    const { rowCount } = await tx.query(
+      `UPDATE provisioning j SET next_run_at = now()
+        WHERE j.status = 'pending' AND j.next_run_at = 'infinity'
+          AND CASE j.kind
+                WHEN 'liability_account' THEN
+                  (SELECT e.method_entity_id IS NOT NULL FROM loans l JOIN employees e USING (employee_id)
+                    WHERE l.id = j.ref::uuid)
+                WHEN 'ach_account' THEN
+                  (SELECT py.method_entity_id IS NOT NULL FROM source_bank_accounts a
+                     JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
+                    WHERE a.id = j.ref::uuid)
+                ELSE false
+              END`,
+    );
+    return rowCount ?? 0;
+  });
 }
