@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateToString } from '../../bench/generator.js';
+import { planProvisioning } from '../../src/server/execution/provisioner.js';
+import { wakeSleepingProvisioning } from '../../src/server/execution/sweeper.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 import {
   expectBooksConsistent,
@@ -145,9 +147,20 @@ describe('approval', () => {
         [id],
       ),
     ).toBe(1);
+    // The Method objects are planned by a worker once the approval has committed: none yet.
+    expect(await count('SELECT count(*)::int AS n FROM provisioning', [])).toBe(0);
+    const planned = await planProvisioning(t.db.pool);
+    expect(planned?.batchId).toBe(id);
+    expect(await planProvisioning(t.db.pool)).toBeNull();
     expect(
       await count("SELECT count(*)::int AS n FROM provisioning WHERE kind = 'liability_account'", []),
     ).toBe(200 - unpayable.count);
+    expect(await count("SELECT count(*)::int AS n FROM provisioning WHERE kind = 'individual'", [])).toBe(
+      await count(
+        "SELECT count(DISTINCT employee_id)::int AS n FROM payments WHERE batch_id = $1 AND status = 'queued'",
+        [id],
+      ),
+    );
     await expectBooksConsistent(t, id);
     // The review tables carry the group figures too, line by line.
     const after = (await t.as('auditor', { method: 'GET', url: `/api/batches/${id}` })).json();
@@ -220,9 +233,7 @@ describe('approval', () => {
     expect(r.statusCode, r.body).toBe(200);
     await waitFor('approval tables analysed', async () => {
       const names = await analysed(beforeApproval);
-      return ['batch_aggregate_deltas', 'payment_events', 'payments', 'provisioning'].every((n) =>
-        names.includes(n),
-      );
+      return ['batch_aggregate_deltas', 'payment_events', 'payments'].every((n) => names.includes(n));
     });
   });
   it('refuses the uploader (maker-checker), other roles, a rejected batch and an incomplete pre-flight', async () => {
@@ -340,4 +351,83 @@ describe('approval', () => {
   });
 });
 
-void uploadAndApprove;
+describe('provisioning plan and wake-up', () => {
+  it('an account sleeps until its holder is at Method; the sweeper wakes exactly those whose holder exists by now', async () => {
+    const { batchId } = await uploadAndApprove(t, {
+      rows: 40,
+      employees: 10,
+      sources: 5,
+      branches: 3,
+      seed: 141,
+    });
+    while (await planProvisioning(t.db.pool)) {
+      // plans this batch and any other approved one still waiting
+    }
+    const sleeping = async () =>
+      (
+        await t.db.pool.query(
+          `SELECT id::text, kind, ref FROM provisioning
+            WHERE status = 'pending' AND next_run_at = 'infinity' ORDER BY id`,
+        )
+      ).rows as { id: string; kind: string; ref: string }[];
+    const before = await sleeping();
+    const loansOfBatch = (
+      await t.db.pool.query(
+        `SELECT DISTINCT p.loan_id::text AS id, p.employee_id FROM payments p
+          WHERE p.batch_id = $1 AND p.status = 'queued' ORDER BY 1`,
+        [batchId],
+      )
+    ).rows as { id: string; employee_id: string }[];
+    // Every loan of the batch waits for its employee, who is not at Method yet.
+    expect(loansOfBatch.length).toBeGreaterThan(10);
+    for (const l of loansOfBatch) {
+      expect(before.some((j) => j.kind === 'liability_account' && j.ref === l.id)).toBe(true);
+    }
+    // Nothing to wake while no holder exists.
+    expect(await wakeSleepingProvisioning(t.db.pool)).toBe(0);
+
+    // One employee's entity appears (its job finished while the plan was still open) and the
+    // payor's too: only their accounts wake.
+    const employee = loansOfBatch[0]!.employee_id;
+    await t.db.pool.query(
+      "UPDATE employees SET method_entity_id = 'entity_wake_test' WHERE employee_id = $1",
+      [employee],
+    );
+    const payor = (
+      await t.db.pool.query(
+        `SELECT s.payor_id FROM payments p JOIN sources s USING (source_id) WHERE p.batch_id = $1 LIMIT 1`,
+        [batchId],
+      )
+    ).rows[0].payor_id as string;
+    await t.db.pool.query("UPDATE payors SET method_entity_id = 'entity_wake_payor' WHERE id = $1", [payor]);
+    const expected = (
+      await t.db.pool.query(
+        `SELECT j.id::text FROM provisioning j
+           JOIN loans l ON j.kind = 'liability_account' AND l.id::text = j.ref
+           JOIN employees e USING (employee_id)
+          WHERE j.status = 'pending' AND j.next_run_at = 'infinity' AND e.method_entity_id IS NOT NULL
+         UNION ALL
+         SELECT j.id::text FROM provisioning j
+           JOIN source_bank_accounts a ON j.kind = 'ach_account' AND a.id::text = j.ref
+           JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
+          WHERE j.status = 'pending' AND j.next_run_at = 'infinity' AND py.method_entity_id IS NOT NULL
+         ORDER BY 1`,
+      )
+    ).rows.map((r) => r.id as string);
+    const employeeLoans = loansOfBatch.filter((l) => l.employee_id === employee).length;
+    expect(expected.length).toBeGreaterThanOrEqual(employeeLoans);
+    expect(await wakeSleepingProvisioning(t.db.pool)).toBe(expected.length);
+    const after = await sleeping();
+    expect(after.map((j) => j.id)).toEqual(before.map((j) => j.id).filter((id) => !expected.includes(id)));
+    expect(after.some((j) => j.kind === 'liability_account')).toBe(true);
+    // Woken jobs are due now; a second sweep finds nothing more.
+    expect(await wakeSleepingProvisioning(t.db.pool)).toBe(0);
+    // Leave the shared database as it was for the other tests.
+    await t.db.pool.query(
+      "UPDATE employees SET method_entity_id = NULL WHERE method_entity_id = 'entity_wake_test'",
+    );
+    await t.db.pool.query(
+      "UPDATE payors SET method_entity_id = NULL WHERE method_entity_id = 'entity_wake_payor'",
+    );
+  });
+});

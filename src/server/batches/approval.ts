@@ -41,12 +41,9 @@ export async function approveBatch(
 
   // Sorts and hashes over a whole batch stay in memory.
   await tx.query("SET LOCAL work_mem = '64MB'");
-  await tx.query(
-    `CREATE TEMP TABLE approval_refs (employee_id text, loan_id uuid, source_bank_account_id uuid, source_id text)
-     ON COMMIT DROP`,
-  );
-  // One pass over the batch: the payments, their first history rows, the opening aggregate rows and
-  // the Method objects they need, all from the rows the insert returns.
+  // One pass over the batch: the payments, their first history rows and the opening aggregate rows,
+  // all from the rows the insert returns. The Method objects the payments need are planned by a
+  // worker once this commits (planProvisioning).
   const booked = await tx.query(
     `WITH p AS (
        INSERT INTO payments (batch_id, row_number, employee_id, employee_name, branch_id, source_id, source_bank_account_id,
@@ -72,9 +69,6 @@ export async function approveBatch(
        SELECT $1, source_id, branch_id, CASE WHEN status = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
               count(*), sum(amount_cents)
          FROM p GROUP BY 2, 3, 4
-     ), refs AS (
-       INSERT INTO approval_refs
-       SELECT DISTINCT employee_id, loan_id, source_bank_account_id, source_id FROM p WHERE status = 'queued'
      )
      SELECT count(*)::int AS payments, count(*) FILTER (WHERE status = 'queued')::int AS queued,
             count(*) FILTER (WHERE status = 'cancelled')::int AS cancelled,
@@ -103,33 +97,6 @@ export async function approveBatch(
   );
   await postBatchLedger(tx, batchId, 'reserve', "status IN ('queued', 'cancelled')", 'reserved on approval');
   await postBatchLedger(tx, batchId, 'release', "status = 'cancelled'", 'released on approval: not payable');
-
-  // What Method does not know yet: each object is created once across all batches. The planner
-  // cannot know this batch's payments yet (no statistics for rows written a moment ago) and would
-  // pick nested loops over tens of thousands of rows; hash joins are right for a whole batch.
-  await tx.query('SET LOCAL enable_nestloop = off');
-  await tx.query(
-    // Accounts whose holder is not at Method yet sleep ('infinity') until it is (wakeDependents).
-    `INSERT INTO provisioning (kind, ref, next_run_at)
-     SELECT 'individual', e.employee_id, now() FROM employees e
-      WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM approval_refs)
-     UNION ALL
-     SELECT 'liability_account', l.id::text,
-            CASE WHEN e.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
-       FROM loans l JOIN employees e USING (employee_id)
-      WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM approval_refs)
-     UNION ALL
-     SELECT 'corporation', py.id::text, now() FROM payors py
-      WHERE py.method_entity_id IS NULL
-        AND py.id IN (SELECT s.payor_id FROM sources s WHERE s.source_id IN (SELECT source_id FROM approval_refs))
-     UNION ALL
-     SELECT 'ach_account', a.id::text,
-            CASE WHEN py.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
-       FROM source_bank_accounts a JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
-      WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM approval_refs)
-     ON CONFLICT (kind, ref) DO NOTHING`,
-  );
-  await tx.query('SET LOCAL enable_nestloop TO DEFAULT');
 
   const status = totals.queued > 0 ? 'executing' : 'completed_with_exceptions';
   await tx.query('UPDATE batches SET status = $2, approved_at = now(), approved_by = $3 WHERE id = $1', [

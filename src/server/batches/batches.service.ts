@@ -75,7 +75,7 @@ export class BatchesService {
     await withTransaction(this.deps.pool, (tx) =>
       approveBatch(tx, id, actor, { requireSecondApprover: this.deps.requireSecondApprover }),
     );
-    this.refreshStatistics('payments, provisioning, payment_events, batch_aggregate_deltas, ledger_accounts');
+    this.refreshStatistics('payments, payment_events, batch_aggregate_deltas');
     return this.get(id, { summary: false });
   }
 

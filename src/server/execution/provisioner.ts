@@ -32,6 +32,57 @@ export interface ProvisionerOptions {
   log?: (obj: Record<string, unknown>, msg: string) => void;
 }
 
+/**
+ * Plans the Method objects of one approved batch whose plan is not written yet: every person, loan,
+ * payor and source account its queued payments need and Method does not have. Runs in a worker
+ * right after the approval commits, in one transaction that also marks the batch planned, so a
+ * crash mid-way leaves the batch unplanned for the next worker (SKIP LOCKED: two workers never plan
+ * one batch; a batch row a person is pausing or cancelling this instant is taken next time).
+ * Accounts whose holder is not at Method yet sleep ('infinity') until it is (wakeDependents).
+ * Returns the batch planned, or null when none was waiting.
+ */
+export async function planProvisioning(pool: Pool): Promise<{ batchId: string; planned: number } | null> {
+  return withTransaction(pool, async (tx) => {
+    const b = await tx.query(
+      `SELECT id FROM batches WHERE approved_at IS NOT NULL AND provisioning_planned_at IS NULL
+        ORDER BY approved_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    );
+    if (b.rows.length === 0) return null;
+    const batchId = b.rows[0].id as string;
+    // A whole batch of rows written a moment ago: the statistics may not know them yet, and nested
+    // loops over tens of thousands of rows would be wrong; hash joins are right.
+    await tx.query("SET LOCAL work_mem = '64MB'");
+    await tx.query('SET LOCAL enable_nestloop = off');
+    const r = await tx.query(
+      `WITH refs AS MATERIALIZED (
+         SELECT employee_id, loan_id, source_bank_account_id, source_id FROM payments
+          WHERE batch_id = $1 AND status = 'queued'
+       )
+       INSERT INTO provisioning (kind, ref, next_run_at)
+       SELECT 'individual', e.employee_id, now() FROM employees e
+        WHERE e.method_entity_id IS NULL AND e.employee_id IN (SELECT employee_id FROM refs)
+       UNION ALL
+       SELECT 'liability_account', l.id::text,
+              CASE WHEN e.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
+         FROM loans l JOIN employees e USING (employee_id)
+        WHERE l.method_account_id IS NULL AND l.id IN (SELECT loan_id FROM refs)
+       UNION ALL
+       SELECT 'corporation', py.id::text, now() FROM payors py
+        WHERE py.method_entity_id IS NULL
+          AND py.id IN (SELECT s.payor_id FROM sources s WHERE s.source_id IN (SELECT source_id FROM refs))
+       UNION ALL
+       SELECT 'ach_account', a.id::text,
+              CASE WHEN py.method_entity_id IS NULL THEN 'infinity'::timestamptz ELSE now() END
+         FROM source_bank_accounts a JOIN sources s USING (source_id) JOIN payors py ON py.id = s.payor_id
+        WHERE a.method_account_id IS NULL AND a.id IN (SELECT source_bank_account_id FROM refs)
+       ON CONFLICT (kind, ref) DO NOTHING`,
+      [batchId],
+    );
+    await tx.query('UPDATE batches SET provisioning_planned_at = now() WHERE id = $1', [batchId]);
+    return { batchId, planned: r.rowCount ?? 0 };
+  });
+}
+
 /** Jobs whose prerequisites exist: accounts need their holder entity, liability accounts a merchant. */
 /**
  * Claims runnable jobs in due order. A job whose holder does not exist at Method yet waits with

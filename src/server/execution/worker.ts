@@ -1,4 +1,5 @@
-// A worker process's loops: provisioning, submission (paced by the shared throttle), and the
+// A worker process's loops: provisioning (planning a newly approved batch's Method objects, then
+// creating them), submission (paced by the shared throttle), and the
 // sweeper. Any number of processes can run them against one database; nothing in memory matters
 // for correctness — leases, keys and statuses live in PostgreSQL.
 import { randomUUID } from 'node:crypto';
@@ -9,7 +10,7 @@ import type { Preflight } from '../batches/preflight.js';
 import type { Pool } from '../db.js';
 import type { Cipher } from '../secrets.js';
 import { Tracker, type TrackingOptions } from '../tracking/tracker.js';
-import { claimProvisioning, Provisioner } from './provisioner.js';
+import { claimProvisioning, Provisioner, planProvisioning } from './provisioner.js';
 import { claimPayments, Submitter } from './submitter.js';
 import {
   refreshBatchStatuses,
@@ -81,6 +82,7 @@ export class Worker {
     if (this.running) return;
     this.running = true;
     this.loops = [
+      this.guard('planner', () => this.planLoop()),
       this.guard('provisioning', () => this.provisionLoop()),
       this.guard('submission', () => this.submitLoop()),
       this.guard('sweeper', () => this.sweepLoop()),
@@ -102,6 +104,21 @@ export class Worker {
         this.opts.logger.error({ err, loop: name }, 'worker loop error; restarting it');
         await sleep(1000);
       }
+    }
+  }
+
+  /** Plans the Method objects of newly approved batches, one batch per transaction. */
+  private async planLoop(): Promise<void> {
+    while (this.running) {
+      const planned = await planProvisioning(this.opts.pool);
+      if (!planned) {
+        await sleep(this.idleMs);
+        continue;
+      }
+      this.opts.logger.info(planned, 'provisioning planned for an approved batch');
+      // Tens of thousands of jobs at once: the planner must know them before the next sweep plans a
+      // query over them (see BatchesService.refreshStatistics).
+      if (planned.planned > 1000) await this.opts.pool.query('ANALYZE provisioning');
     }
   }
 
@@ -166,13 +183,24 @@ export class Worker {
   }
 
   private async sweepLoop(): Promise<void> {
+    const pool = this.opts.pool;
+    const steps: [string, () => Promise<unknown>][] = [
+      ['expired leases', () => sweepExpiredLeases(pool)],
+      ['blocked by provisioning', () => sweepBlockedByProvisioning(pool)],
+      ['sleeping accounts', () => wakeSleepingProvisioning(pool)],
+      ['cancels at Method', () => cancelAtMethod(pool, this.opts.client)],
+      ['batch statuses', () => refreshBatchStatuses(pool)],
+      ['pre-flights', async () => this.opts.preflight?.retryIncomplete()],
+    ];
     while (this.running) {
-      await sweepExpiredLeases(this.opts.pool);
-      await sweepBlockedByProvisioning(this.opts.pool);
-      await wakeSleepingProvisioning(this.opts.pool);
-      await cancelAtMethod(this.opts.pool, this.opts.client);
-      await refreshBatchStatuses(this.opts.pool);
-      await this.opts.preflight?.retryIncomplete();
+      // Each step on its own: one that fails (or is cut off by its timeout) never starves the others.
+      for (const [step, run] of steps) {
+        try {
+          await run();
+        } catch (err) {
+          this.opts.logger.error({ err, step }, 'sweeper step failed; the other steps go on');
+        }
+      }
       const deadline = Date.now() + this.sweepEveryMs;
       while (this.running && Date.now() < deadline) await sleep(Math.min(200, this.sweepEveryMs));
     }
