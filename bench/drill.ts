@@ -475,12 +475,18 @@ export async function runDrill(partial: Partial<DrillOptions> = {}): Promise<Dri
     }
     log(`reconciliation run ${run.id}: ${reconciliation.status}, ${findings.length} findings`);
 
+    // Each step is logged: a run of an hour that stops here must say where.
+    log('report: reading the batch');
+    const batchView = await operator.ok<BatchView>('GET', `/api/batches/${batchId}`);
+    log('report: checking the ledger');
+    const ledgerCheck = await operator.ok<LedgerCheckView>('GET', '/api/ledger/check');
+    log('report: comparing payments, ledger, history and Method');
     const report = await buildReport({
       pool: rt.pool,
       simPool,
       batchId,
-      batch: await operator.ok<BatchView>('GET', `/api/batches/${batchId}`),
-      ledgerCheck: await operator.ok<LedgerCheckView>('GET', '/api/ledger/check'),
+      batch: batchView,
+      ledgerCheck,
       file,
       findings,
       reconciliation,

@@ -1,7 +1,7 @@
 // `npm run bench:execute`: a generated 50k-row file (10k employees, 5 sources, 30 branches) through
 // approval and submission against the simulator (its own process), with 1 and 2 worker processes,
 // throttle and simulator limit off, faults off; then a paced 600-row run at 114/120 per minute.
-// Usage: npx tsx bench/execute.ts [--rows 50000] [--employees 10000] [--workers 1,2] [--paced 600|0]
+// Usage: npx tsx bench/execute.ts [--rows 50000] [--employees 10000] [--workers 1,2|none] [--paced 600|0]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -22,7 +22,10 @@ const arg = (name: string, def: string) => {
 };
 const ROWS = Number(arg('rows', '50000'));
 const EMPLOYEES = Number(arg('employees', '10000'));
-const WORKERS = arg('workers', '1,2').split(',').map(Number);
+const WORKERS = arg('workers', '1,2')
+  .split(',')
+  .filter((w) => w !== 'none' && w !== '')
+  .map(Number);
 const PACED = Number(arg('paced', '600'));
 const KEY = 'b'.repeat(64);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -226,25 +229,28 @@ async function paced(n: number) {
     spawnWorker(env, 114);
     spawnWorker(env, 114);
     while ((await lp.open(b.id)) > 0) await sleep(1000);
-    const created = await new pg.Pool({
-      connectionString: env.dbUrl.replace(/\/loanpay$/, '/method_simulator'),
-    }).query('SELECT min(created_at) AS a, max(created_at) AS b, count(*)::int AS n FROM sim_payments');
+    const sim = new pg.Pool({ connectionString: env.dbUrl.replace(/\/loanpay$/, '/method_simulator') });
+    sim.on('error', () => undefined);
+    const created = await sim.query(
+      'SELECT min(created_at) AS a, max(created_at) AS b, count(*)::int AS n FROM sim_payments',
+    );
     const { a, b: last, n: count } = created.rows[0];
     const minutes = (last.getTime() - a.getTime()) / 60000;
     const perMinute = (count - 1) / minutes;
-    const windows = await new pg.Pool({
-      connectionString: env.dbUrl.replace(/\/loanpay$/, '/method_simulator'),
-    }).query(
+    const windows = await sim.query(
       `SELECT max(c)::int AS worst FROM (SELECT (SELECT count(*) FROM sim_payments q WHERE q.created_at >= p.created_at AND q.created_at < p.created_at + interval '60 seconds') AS c FROM sim_payments p) x`,
     );
+    await sim.end();
     const limited = await lp.pool.query(
       "SELECT count(*)::int AS n FROM payment_events WHERE detail->>'reason' = 'rate_limited'",
     );
-    return {
+    const result = {
       [`paced ${n} rows, LoanPay 114/min, simulator limit 120/min, 2 workers`]: `${perMinute.toFixed(1)} creations/min over ${minutes.toFixed(2)} min`,
       'most creations in any rolling 60 s': String(windows.rows[0].worst),
       '429s received': String(limited.rows[0].n),
     };
+    console.log(result); // before the teardown, so nothing measured is lost if it fails
+    return result;
   } finally {
     await lp.close();
     await env.stop();

@@ -1,5 +1,5 @@
 // Profiles ingest + approval of a generated file on a fresh embedded PostgreSQL, printing every statement
-// over 20 ms. Usage: npx tsx bench/profile-approval.ts [rows=10000]
+// over 20 ms. Usage: npx tsx bench/profile-approval.ts [rows=10000] [--explain]
 import { rmSync } from 'node:fs';
 import { generateToString } from '../bench/generator.js';
 import { approveBatch } from '../src/server/batches/approval.js';
@@ -19,11 +19,39 @@ const { xml } = generateToString({ rows, employees: rows / 5, sources: 5, branch
 const ing = new IngestService({ pool, cipher: new Cipher('c'.repeat(64)), annualLimitCents: 525000 });
 const orig = pool.connect.bind(pool);
 // biome-ignore lint/suspicious/noExplicitAny: profiling shim around pg internals
-(pool as any).connect = async () => {
+(pool as any).connect = (cb?: (err: unknown, client?: unknown) => void) => {
+  // pool.query calls connect with a callback; everything else awaits it.
+  const p = shimmed();
+  if (!cb) return p;
+  p.then((c) => cb(undefined, c), cb);
+  return undefined;
+};
+const wrapped = new WeakSet<object>();
+const shimmed = async () => {
   const c = await orig();
+  if (wrapped.has(c)) return c;
+  wrapped.add(c);
   const q = c.query.bind(c);
+  if (process.argv.includes('--explain')) {
+    // auto_explain sends the analysed plan of every statement over 300 ms to this client.
+    c.on('notice', (n) => console.log(n.message));
+    for (const sql of [
+      "LOAD 'auto_explain'",
+      'SET auto_explain.log_min_duration = 300',
+      'SET auto_explain.log_analyze = on',
+      'SET auto_explain.log_buffers = on',
+      'SET auto_explain.log_level = notice',
+    ])
+      await q(sql);
+  }
   // biome-ignore lint/suspicious/noExplicitAny: profiling shim around pg internals
-  (c as any).query = async (...a: any[]) => {
+  (c as any).query = (...a: any[]) => {
+    // A COPY (pg-copy-streams) returns its stream, not a promise: pass it through untimed.
+    if (typeof a[0] === 'object' && typeof a[0]?.submit === 'function') return q(...(a as [never]));
+    return timed(a);
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: profiling shim around pg internals
+  const timed = async (a: any[]) => {
     const s = performance.now();
     const res = await (q as (...args: unknown[]) => Promise<unknown>)(...a);
     const d = performance.now() - s;
