@@ -1,6 +1,6 @@
 // Benchmark: upload → 201 over real HTTP (parse, validate, stage, write the draft: people, loans,
 // sources, lines, warnings, totals) and approval (payments, history, ledger, aggregates, provisioning
-// rows), for a FIRST 50k-row file (10k new employees, ~50k new loans) and a SECOND file of the same
+// rows planned right after by a worker's planner, timed on its own), for a FIRST 50k-row file (10k new employees, ~50k new loans) and a SECOND file of the same
 // people (the every-two-weeks case, with everyone already at Method). Embedded PostgreSQL with its default durability (fsync and
 // synchronous_commit on) under a fresh temp folder, the real app listening on loopback.
 // The pre-flight (Method's merchant look-up) is marked complete with SQL, so approval is measured alone.
@@ -15,6 +15,7 @@ import { buildApp } from '../src/server/app.js';
 import { loadConfig } from '../src/server/config.js';
 import { createPool, type PoolClient } from '../src/server/db.js';
 import { ensureDatabase, startEmbeddedPostgres } from '../src/server/embedded-pg.js';
+import { planProvisioning } from '../src/server/execution/provisioner.js';
 import { migrate } from '../src/server/migrate.js';
 import { Cipher } from '../src/server/secrets.js';
 import { generateToString, UNPAYABLE_PLAID_ID } from './generator.js';
@@ -116,6 +117,15 @@ try {
       const ms = performance.now() - t0;
       if (res.status !== 200) throw new Error(`${label} approve: ${res.status} ${await res.text()}`);
       results.push(`| ${run} | approve, ${label} | ${ms.toFixed(0)} | ${load()} |`);
+      console.log(results.at(-1));
+      // What a worker's planner does right after: the Method objects the batch needs, as rows.
+      const p0 = performance.now();
+      const plan = await planProvisioning(pool);
+      const planMs = performance.now() - p0;
+      if (plan?.batchId !== id) throw new Error(`${label}: the planner did not plan this batch`);
+      results.push(
+        `| ${run} | worker plans provisioning, ${label} (${plan.planned} objects) | ${planMs.toFixed(0)} | ${load()} |`,
+      );
       console.log(results.at(-1));
     };
 
