@@ -596,12 +596,12 @@ export function mapMethodPaymentStatus(
   }
 }
 
-/** Statuses that mean the money reached the networks: a later `failed` is a return. */
 /** Did the money leave the source? A `failed` with the source side `sent` is a return, seen or not. */
 export function methodShowsSent(mp: { status: string; source_status?: string | null }): boolean {
   return isSentOrLater(mp.status) || (mp.status === 'failed' && mp.source_status === 'sent');
 }
 
+/** Statuses that mean the money reached the networks: a later `failed` is a return. */
 export function isSentOrLater(methodStatus: string): boolean {
   return [
     'sent',

@@ -83,7 +83,6 @@ export async function planProvisioning(pool: Pool): Promise<{ batchId: string; p
   });
 }
 
-/** Jobs whose prerequisites exist: accounts need their holder entity, liability accounts a merchant. */
 /**
  * Claims runnable jobs in due order. A job whose holder does not exist at Method yet waits with
  * next_run_at = 'infinity' and is woken when its holder is done (see `record`), so a claim never
