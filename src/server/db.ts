@@ -46,3 +46,18 @@ export async function withTransaction<T>(
     client.release();
   }
 }
+
+/**
+ * A write that adds tens of thousands of rows at once (an upload, an approval, a provisioning plan):
+ * until autovacuum's next ANALYZE (a minute or more later) the planner still sees the tables as they
+ * were, and a query planned then — the sweeper's wake-up of sleeping accounts was seen running for
+ * minutes in the 50k drill as a nested loop of sequential scans — keeps that plan to its end. So the
+ * tables the write filled are analysed right after its commit (callers may await it or not): an optimisation
+ * (autovacuum does it eventually), so a failure (the pool closing, say) is ignored.
+ */
+export function refreshStatistics(pool: Pool, tables: string): Promise<void> {
+  return pool.query(`ANALYZE ${tables}`).then(
+    () => undefined,
+    () => undefined,
+  );
+}

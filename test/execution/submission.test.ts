@@ -71,6 +71,42 @@ async function provisionWithoutSubmitting(batchId: string) {
 
 const settled = (c: Record<string, number>) => !c.queued && !c.submitting && !c.retry_scheduled && !c.unknown;
 
+/**
+ * A worker that dies between Method's answer and its own commit: one payment of a small provisioned
+ * batch is claimed and created at Method with its attempt's key, and nothing is written back.
+ */
+async function createdAtMethodWithoutCommit(seed: number) {
+  const { batchId } = await uploadAndApprove(t, { rows: 30, employees: 10, sources: 2, branches: 2, seed });
+  await provisionWithoutSubmitting(batchId);
+  const [p] = await claimPayments(t.db.pool, 1, 60_000, 'crashing-worker');
+  if (!p) throw new Error('nothing to claim');
+  const created = await m.client.createPayment(
+    {
+      amount: p.amount_cents,
+      source: p.source_account!,
+      destination: p.destination_account!,
+      description: 'LoanPay',
+      metadata: { loanpay_payment_id: p.id, loanpay_attempt_id: p.attempt_id },
+    },
+    p.idempotency_key,
+  );
+  if (created.kind !== 'ok') throw new Error(`create: ${created.kind}`);
+  return { batchId, p, methodPayment: created.data };
+}
+
+/** The dead worker's lease runs out; a new worker settles the batch. Returns the payment's history. */
+async function recoverAfterCrash(batchId: string, paymentId: string): Promise<string[]> {
+  await t.db.pool.query("UPDATE payments SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [
+    paymentId,
+  ]);
+  const w2 = startWorker(t, m);
+  await waitFor('all settled', async () => settled(await statusCounts(batchId)));
+  await w2.stop();
+  return (await t.as('auditor', { method: 'GET', url: `/api/payments/${paymentId}` }))
+    .json()
+    .history.map((h: { toStatus: string }) => h.toStatus);
+}
+
 describe('submission', () => {
   it('creates each Method object once and one payment per payable row', async () => {
     const w = startWorker(t, m);
@@ -186,47 +222,12 @@ describe('submission', () => {
   }, 180_000);
 
   it('a crash after Method accepted a payment but before our commit: the key is reused, Method holds one payment', async () => {
-    const { batchId } = await uploadAndApprove(t, {
-      rows: 30,
-      employees: 10,
-      sources: 2,
-      branches: 2,
-      seed: 203,
-    });
-    // Provision first, then crash mid-submission by hand.
-    await provisionWithoutSubmitting(batchId);
-    const [p] = await claimPayments(t.db.pool, 1, 60_000, 'crashing-worker');
-    expect(p).toBeDefined();
-    const created = await m.client.createPayment(
-      {
-        amount: p!.amount_cents,
-        source: p!.source_account!,
-        destination: p!.destination_account!,
-        description: 'LoanPay',
-        metadata: { loanpay_payment_id: p!.id, loanpay_attempt_id: p!.attempt_id },
-      },
-      p!.idempotency_key,
-    );
-    expect(created.kind).toBe('ok');
-    // ...and the worker dies here: no commit. Its lease runs out.
-    await t.db.pool.query(
-      "UPDATE payments SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
-      [p!.id],
-    );
-    const w2 = startWorker(t, m);
-    await waitFor('all settled', async () => settled(await statusCounts(batchId)));
-    await w2.stop();
+    const { batchId, p, methodPayment } = await createdAtMethodWithoutCommit(203);
+    const history = await recoverAfterCrash(batchId, p.id);
     const row = (
-      await t.db.pool.query('SELECT status, method_payment_id, attempts FROM payments WHERE id = $1', [p!.id])
+      await t.db.pool.query('SELECT status, method_payment_id, attempts FROM payments WHERE id = $1', [p.id])
     ).rows[0];
-    expect(row).toEqual({
-      status: 'submitted',
-      method_payment_id: created.kind === 'ok' ? created.data.id : null,
-      attempts: 1,
-    });
-    const history = (await t.as('auditor', { method: 'GET', url: `/api/payments/${p!.id}` }))
-      .json()
-      .history.map((h: { toStatus: string }) => h.toStatus);
+    expect(row).toEqual({ status: 'submitted', method_payment_id: methodPayment.id, attempts: 1 });
     expect(history).toEqual(['queued', 'submitting', 'unknown', 'submitting', 'submitted']);
     await expectOnePaymentPerRow(batchId);
   });
@@ -234,56 +235,27 @@ describe('submission', () => {
   it('a lost answer looked up after Method returned the payment: returned (not failed), released, books agree', async () => {
     // Seen in the 50k drill: an attempt went unknown, and by the time the look-up found the payment
     // Method had sent it and it had come back (failed with the source side sent). That is a return.
-    const { batchId } = await uploadAndApprove(t, {
-      rows: 30,
-      employees: 10,
-      sources: 2,
-      branches: 2,
-      seed: 208,
-    });
-    await provisionWithoutSubmitting(batchId);
-    const [p] = await claimPayments(t.db.pool, 1, 60_000, 'crashing-worker');
-    expect(p).toBeDefined();
-    const created = await m.client.createPayment(
-      {
-        amount: p!.amount_cents,
-        source: p!.source_account!,
-        destination: p!.destination_account!,
-        description: 'LoanPay',
-        metadata: { loanpay_payment_id: p!.id, loanpay_attempt_id: p!.attempt_id },
-      },
-      p!.idempotency_key,
-    );
-    if (created.kind !== 'ok') throw new Error(`create: ${created.kind}`);
+    const { batchId, p, methodPayment } = await createdAtMethodWithoutCommit(208);
     // The worker never hears back; meanwhile Method sends the payment and it is returned.
     for (const status of ['processing', 'sent'] as const) {
-      const now = await m.client.getPayment(created.data.id);
+      const now = await m.client.getPayment(methodPayment.id);
       if (now.kind === 'ok' && now.data.status === 'pending' && status === 'processing')
-        expect((await m.client.simulatePaymentStatus(created.data.id, { status })).kind).toBe('ok');
+        expect((await m.client.simulatePaymentStatus(methodPayment.id, { status })).kind).toBe('ok');
       if (now.kind === 'ok' && now.data.status === 'processing' && status === 'sent')
-        expect((await m.client.simulatePaymentStatus(created.data.id, { status })).kind).toBe('ok');
+        expect((await m.client.simulatePaymentStatus(methodPayment.id, { status })).kind).toBe('ok');
     }
-    const back = await m.client.simulatePaymentStatus(created.data.id, {
+    const back = await m.client.simulatePaymentStatus(methodPayment.id, {
       status: 'failed',
       error_code: 10009,
     });
     expect(back.kind === 'ok' && back.data.source_status).toBe('sent');
-    await t.db.pool.query(
-      "UPDATE payments SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
-      [p!.id],
-    );
-    const w2 = startWorker(t, m);
-    await waitFor('all settled', async () => settled(await statusCounts(batchId)));
-    await w2.stop();
+    const history = await recoverAfterCrash(batchId, p.id);
     const row = (
       await t.db.pool.query('SELECT status, method_was_sent, failure_code FROM payments WHERE id = $1', [
-        p!.id,
+        p.id,
       ])
     ).rows[0];
     expect(row).toMatchObject({ status: 'returned', method_was_sent: true });
-    const history = (await t.as('auditor', { method: 'GET', url: `/api/payments/${p!.id}` }))
-      .json()
-      .history.map((h: { toStatus: string }) => h.toStatus);
     expect(history).toEqual(['queued', 'submitting', 'unknown', 'submitting', 'returned']);
     await expectOnePaymentPerRow(batchId);
     await expectBooksConsistent(t, batchId);

@@ -1,7 +1,7 @@
 // Batch use-cases: upload into a draft, read with summary, reject; the rules that span tables.
 import type { Actor } from '../audit/audit.repository.js';
 import { recordAudit } from '../audit/audit.repository.js';
-import { type Pool, withTransaction } from '../db.js';
+import { type Pool, refreshStatistics, withTransaction } from '../db.js';
 import { AppError } from '../errors.js';
 import { IngestService } from '../ingest/ingest.service.js';
 import { listPayments, type PaymentFilter } from '../payments/payments.service.js';
@@ -46,7 +46,7 @@ export class BatchesService {
     actor: Actor;
   }): Promise<Batch> {
     const { batchId } = await this.ingest.ingest(input);
-    this.refreshStatistics('employees, loans, batch_lines');
+    void refreshStatistics(this.deps.pool, 'employees, loans, batch_lines');
     this.deps.onDraftCreated?.(batchId);
     return this.get(batchId, { summary: true });
   }
@@ -75,20 +75,8 @@ export class BatchesService {
     await withTransaction(this.deps.pool, (tx) =>
       approveBatch(tx, id, actor, { requireSecondApprover: this.deps.requireSecondApprover }),
     );
-    this.refreshStatistics('payments, payment_events, batch_aggregate_deltas');
+    void refreshStatistics(this.deps.pool, 'payments, payment_events, batch_aggregate_deltas');
     return this.get(id, { summary: false });
-  }
-
-  /**
-   * A batch adds tens of thousands of rows at once. Until autovacuum's next ANALYZE (a minute or
-   * more later) the planner still sees the tables as they were, and a query planned then — the
-   * sweeper's wake-up of sleeping accounts was seen running for minutes in the 50k drill as a
-   * nested loop of sequential scans — keeps that plan to its end. So the tables the write filled
-   * are analysed right after the commit, in the background: it is an optimisation (autovacuum does
-   * it eventually), so a failure (the pool closing, say) is ignored.
-   */
-  private refreshStatistics(tables: string): void {
-    this.deps.pool.query(`ANALYZE ${tables}`).catch(() => undefined);
   }
 
   async pause(id: string, actor: Actor, paused: boolean): Promise<Batch> {

@@ -9,6 +9,7 @@ import { assertTransition } from '../../shared/payment-state.js';
 import type { PaymentStatus } from '../../shared/statuses.js';
 import { type Pool, withTransaction } from '../db.js';
 import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
+import { methodOutcomeFields } from '../tracking/apply.js';
 import { backoffMs } from './method.js';
 import { blockThrottle } from './throttle.js';
 
@@ -369,19 +370,7 @@ export class Submitter {
         detail: { ...detail, unknownMethodStatus: mp.status },
       };
     }
-    const set: Resolution['set'] = { ...base };
-    if (mapped === 'failed' || mapped === 'returned') {
-      set.failure_code =
-        mp.error?.sub_type || (mapped === 'returned' ? 'PAYMENT_RETURNED' : 'PAYMENT_FAILED');
-      set.failure_message = mp.error
-        ? `${mp.error.message} (${mp.error.code})`
-        : mapped === 'returned'
-          ? `Method reports the payment ${mp.status}: the money went back to the source`
-          : 'Method reported the payment failed';
-    }
-    if (mapped === 'needs_review')
-      set.review_reason =
-        'Method requires a reversal (reversal_required): approve it to re-pull from the source';
+    const set: Resolution['set'] = { ...base, ...methodOutcomeFields(mp, mapped) };
     return { to: mapped, methodStatus: mp.status, attemptState: 'accepted', set, detail };
   }
 

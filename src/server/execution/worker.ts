@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { MethodClient } from '../../method/client.js';
 import { cancelAtMethod } from '../batches/controls.js';
 import type { Preflight } from '../batches/preflight.js';
-import type { Pool } from '../db.js';
+import { type Pool, refreshStatistics } from '../db.js';
 import type { Cipher } from '../secrets.js';
 import { Tracker, type TrackingOptions } from '../tracking/tracker.js';
 import { claimProvisioning, Provisioner, planProvisioning } from './provisioner.js';
@@ -117,8 +117,8 @@ export class Worker {
       }
       this.opts.logger.info(planned, 'provisioning planned for an approved batch');
       // Tens of thousands of jobs at once: the planner must know them before the next sweep plans a
-      // query over them (see BatchesService.refreshStatistics).
-      if (planned.planned > 1000) await this.opts.pool.query('ANALYZE provisioning');
+      // query over them.
+      if (planned.planned > 1000) await refreshStatistics(this.opts.pool, 'provisioning');
     }
   }
 

@@ -41,9 +41,7 @@ export type Decision =
 /** Pure: what an observation of Method's payment does to ours. */
 export function decide(p: PaymentRow, mp: MethodPayment): Decision {
   const wasSent = p.method_was_sent || methodShowsSent(mp);
-  const mapped = mapMethodPaymentStatus(mp.status, {
-    wasSent: p.method_was_sent || mp.source_status === 'sent',
-  });
+  const mapped = mapMethodPaymentStatus(mp.status, { wasSent });
   if (mapped === null || METHOD_RANK[mp.status] === undefined) {
     return { kind: 'ignore', reason: 'unknown_method_status' };
   }
@@ -60,24 +58,40 @@ export function decide(p: PaymentRow, mp: MethodPayment): Decision {
   const set: NonNullable<TransitionInput['set']> = {
     method_status: mp.status,
     method_was_sent: wasSent,
+    ...methodOutcomeFields(mp, mapped),
   };
+  if (mapped !== 'needs_review' && p.status === 'needs_review') set.review_reason = null;
+  return { kind: 'move', to: mapped, set };
+}
+
+/**
+ * The reason fields a Method payment's status brings with it, wherever it is observed (a worker's
+ * answer, a webhook, a poll): failure code and message for `failed` / `returned`, the review reason
+ * for a required reversal.
+ */
+export function methodOutcomeFields(
+  mp: MethodPayment,
+  mapped: PaymentStatus,
+): Pick<NonNullable<TransitionInput['set']>, 'failure_code' | 'failure_message' | 'review_reason'> {
   if (mapped === 'failed' || mapped === 'returned') {
-    set.failure_code = mp.error?.sub_type || (mapped === 'returned' ? 'PAYMENT_RETURNED' : 'PAYMENT_FAILED');
-    set.failure_message = mp.error
-      ? `${mp.error.message} (${mp.error.code})`
-      : mapped === 'returned'
-        ? `Method reports the payment ${mp.status}: the money went back to the source`
-        : 'Method reports the payment failed';
+    return {
+      failure_code: mp.error?.sub_type || (mapped === 'returned' ? 'PAYMENT_RETURNED' : 'PAYMENT_FAILED'),
+      failure_message: mp.error
+        ? `${mp.error.message} (${mp.error.code})`
+        : mapped === 'returned'
+          ? `Method reports the payment ${mp.status}: the money went back to the source`
+          : 'Method reports the payment failed',
+    };
   }
   if (mapped === 'needs_review') {
     const why = mp.error ? ` (${mp.error.sub_type} ${mp.error.code}: ${mp.error.message})` : '';
-    set.review_reason =
-      `Method requires a reversal (reversal_required): the source pull failed after the loan was credited${why}. ` +
-      'Approve the reversal so Method pulls from the source again';
-  } else if (p.status === 'needs_review') {
-    set.review_reason = null;
+    return {
+      review_reason:
+        `Method requires a reversal (reversal_required): the source pull failed after the loan was credited${why}. ` +
+        'Approve the reversal so Method pulls from the source again',
+    };
   }
-  return { kind: 'move', to: mapped, set };
+  return {};
 }
 
 export interface ApplyResult {
