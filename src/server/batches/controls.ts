@@ -89,12 +89,18 @@ export async function cancelBatch(
  * Method has started processing go on to their end.
  */
 export async function cancelAtMethod(pool: Pool, client: MethodClient, limit = 50): Promise<number> {
+  // Only a batch still cancelling can hold submitted payments to cancel (a cancelled one is all
+  // final): find those first, so a sweep with none costs one look-up, not a join over every payment.
+  const cancelling = await pool.query<{ id: string }>(
+    "SELECT id FROM batches WHERE status = 'cancelling' AND cancel_requested_at IS NOT NULL",
+  );
+  if (cancelling.rowCount === 0) return 0;
   const { rows } = await pool.query<PaymentRow>(
-    `SELECT p.* FROM payments p JOIN batches b ON b.id = p.batch_id
-      WHERE b.cancel_requested_at IS NOT NULL AND p.status = 'submitted' AND p.method_status = 'pending'
-        AND p.method_payment_id IS NOT NULL
+    `SELECT * FROM payments
+      WHERE batch_id = ANY ($2::uuid[]) AND status = 'submitted' AND method_status = 'pending'
+        AND method_payment_id IS NOT NULL
       LIMIT $1`,
-    [limit],
+    [limit, cancelling.rows.map((r) => r.id)],
   );
   let cancelled = 0;
   for (const p of rows) {

@@ -49,8 +49,11 @@ export async function claimPayments(
   return withTransaction(pool, async (tx) => {
     // Candidates in due order, straight off the index (no join, so the scan stops at LIMIT); those
     // whose Method accounts are not ready yet go to the back of the queue for a few seconds.
-    const cand = await tx.query(
-      `SELECT p.id, p.status, (b.paused OR b.cancel_requested_at IS NOT NULL) AS held,
+    // Named (prepared once per connection): the hot statements of submission are not re-planned
+    // for every claim.
+    const cand = await tx.query({
+      name: 'claim_candidates',
+      text: `SELECT p.id, p.status, (b.paused OR b.cancel_requested_at IS NOT NULL) AS held,
               (l.method_account_id IS NOT NULL AND s.method_account_id IS NOT NULL) AS ready
          FROM (SELECT id, status, batch_id, loan_id, source_bank_account_id FROM payments
                 WHERE status IN ('queued', 'retry_scheduled', 'unknown') AND next_run_at <= now()
@@ -58,8 +61,8 @@ export async function claimPayments(
          JOIN batches b ON b.id = p.batch_id
          JOIN loans l ON l.id = p.loan_id
          JOIN source_bank_accounts s ON s.id = p.source_bank_account_id`,
-      [limit * 4],
-    );
+      values: [limit * 4],
+    });
     const take: string[] = [];
     const notReady: string[] = [];
     const held: string[] = [];
@@ -82,49 +85,45 @@ export async function claimPayments(
       }
     }
     if (take.length === 0) return [];
-    const claimed = await tx.query(
-      `WITH c AS (SELECT id, status AS prev_status FROM payments WHERE id = ANY ($1::uuid[]))
-       UPDATE payments p SET status = 'submitting', lease_token = gen_random_uuid(),
-              lease_expires_at = now() + make_interval(secs => $2), updated_at = now(), version = version + 1
-         FROM c WHERE p.id = c.id
-       RETURNING p.*, c.prev_status`,
-      [take, leaseMs / 1000],
-    );
-    if (claimed.rowCount === 0) return [];
-    const ids = claimed.rows.map((r) => r.id);
-    await tx.query(
-      `INSERT INTO payment_events (payment_id, from_status, to_status, cause, actor)
-       SELECT id, prev, 'submitting', 'worker', $3 FROM unnest($1::uuid[], $2::text[]) AS x (id, prev)`,
-      [ids, claimed.rows.map((r) => r.prev_status), workerId],
-    );
-    // New attempt where there is none or the current one is proven not to have moved money.
-    await tx.query(
-      `WITH need AS (
-         SELECT p.id, p.attempts FROM payments p LEFT JOIN payment_attempts a ON a.id = p.current_attempt_id
-          WHERE p.id = ANY ($1::uuid[]) AND (a.id IS NULL OR a.state IN ('absent', 'failed', 'cancelled'))
-       ), ins AS (
-         INSERT INTO payment_attempts (payment_id, attempt_no, idempotency_key)
-         SELECT id, attempts + 1, gen_random_uuid() FROM need RETURNING id, payment_id, attempt_no
+    // One statement: the attempt (a new one with a new key where there is none or the current one is
+    // proven not to have moved money; else the current one, its call counted), the lease, the
+    // history row, and the Method accounts. `calls` is counted here, in the claim's commit, rather
+    // than once more per call: each claim makes at most one create call per attempt key, and
+    // `calls > 0` only has to mean "may have reached Method"; attempt_calls is the count before.
+    const { rows } = await tx.query({
+      name: 'claim_take',
+      text: `WITH c AS (
+         SELECT p.id, p.status AS prev_status, p.attempts, a.id AS current_attempt,
+                (a.id IS NULL OR a.state IN ('absent', 'failed', 'cancelled')) AS need_new
+           FROM payments p LEFT JOIN payment_attempts a ON a.id = p.current_attempt_id
+          WHERE p.id = ANY ($1::uuid[])
+       ), fresh AS (
+         INSERT INTO payment_attempts (payment_id, attempt_no, idempotency_key, calls)
+         SELECT id, attempts + 1, gen_random_uuid(), 1 FROM c WHERE need_new
+         RETURNING id, payment_id, attempt_no, idempotency_key, calls
+       ), reused AS (
+         UPDATE payment_attempts a SET calls = a.calls + 1 FROM c
+          WHERE a.id = c.current_attempt AND NOT c.need_new
+         RETURNING a.id, a.payment_id, a.attempt_no, a.idempotency_key, a.calls
+       ), att AS (
+         SELECT *, true AS is_new FROM fresh UNION ALL SELECT *, false FROM reused
+       ), u AS (
+         UPDATE payments p SET status = 'submitting', lease_token = gen_random_uuid(),
+                lease_expires_at = now() + make_interval(secs => $2), updated_at = now(), version = p.version + 1,
+                current_attempt_id = att.id, attempts = att.attempt_no,
+                retry_count = CASE WHEN att.is_new THEN 0 ELSE p.retry_count END
+           FROM c JOIN att ON att.payment_id = c.id
+          WHERE p.id = c.id
+         RETURNING p.*, c.prev_status, att.id AS attempt_id, att.idempotency_key, att.calls - 1 AS attempt_calls
+       ), ev AS (
+         INSERT INTO payment_events (payment_id, from_status, to_status, cause, actor)
+         SELECT id, prev_status, 'submitting', 'worker', $3 FROM u
        )
-       UPDATE payments p SET current_attempt_id = ins.id, attempts = ins.attempt_no, retry_count = 0
-         FROM ins WHERE p.id = ins.payment_id`,
-      [ids],
-    );
-    const { rows } = await tx.query(
-      `SELECT p.*, a.id AS attempt_id, a.idempotency_key, a.calls AS attempt_calls, s.method_account_id AS source_account,
-              l.method_account_id AS destination_account
-         FROM payments p JOIN payment_attempts a ON a.id = p.current_attempt_id
-         JOIN loans l ON l.id = p.loan_id JOIN source_bank_accounts s ON s.id = p.source_bank_account_id
-        WHERE p.id = ANY ($1::uuid[])`,
-      [ids],
-    );
-    // Counted here, in the claim's commit, rather than once more per call: each claim makes at most
-    // one create call per attempt key, and `calls > 0` only has to mean "may have reached Method".
-    await tx.query('UPDATE payment_attempts SET calls = calls + 1 WHERE id = ANY ($1::uuid[])', [
-      rows.map((r) => r.attempt_id),
-    ]);
-    const prev = new Map(claimed.rows.map((r) => [r.id as string, r.prev_status as PaymentStatus]));
-    return rows.map((r) => ({ ...r, prev_status: prev.get(r.id)! })) as ClaimedPayment[];
+       SELECT u.*, s.method_account_id AS source_account, l.method_account_id AS destination_account
+         FROM u JOIN loans l ON l.id = u.loan_id JOIN source_bank_accounts s ON s.id = u.source_bank_account_id`,
+      values: [take, leaseMs / 1000, workerId],
+    });
+    return rows as ClaimedPayment[];
   });
 }
 
@@ -148,37 +147,46 @@ interface Accepted {
 /**
  * Writes many `submitting → submitted` outcomes in one statement — the same guarded update, history
  * row and attempt update as `transitionPayment`, for the one transition that needs no ledger or
- * aggregate change. Callers wait until their row is committed.
+ * aggregate change. Callers wait until their row is committed. Group commit without a timer: an
+ * outcome is written at once when no write is in flight, otherwise with everything that arrived
+ * while the current one committed (so a lone outcome never waits, and a busy worker writes a few
+ * large statements instead of one per payment).
  */
 class AcceptedWriter {
   private queue: { item: Accepted; done: (err?: Error) => void }[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private inFlight = 0;
 
   constructor(
     private readonly pool: Pool,
-    private readonly maxWaitMs = 15,
-    private readonly maxItems = 200,
+    private readonly maxInFlight = 2,
+    private readonly maxItems = 500,
   ) {}
 
   add(item: Accepted): Promise<void> {
     assertTransition('submitting', 'submitted');
     return new Promise((resolve, reject) => {
       this.queue.push({ item, done: (err) => (err ? reject(err) : resolve()) });
-      if (this.queue.length >= this.maxItems) void this.flush();
-      else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.maxWaitMs);
+      this.kick();
     });
   }
 
-  private async flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
+  private kick(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.splice(0, this.maxItems);
+      this.inFlight++;
+      void this.flush(batch).finally(() => {
+        this.inFlight--;
+        this.kick();
+      });
+    }
+  }
+
+  private async flush(batch: { item: Accepted; done: (err?: Error) => void }[]): Promise<void> {
     const items = batch.map((b) => b.item);
     try {
-      await this.pool.query(
-        `WITH v AS (
+      await this.pool.query({
+        name: 'accepted_flush',
+        text: `WITH v AS (
            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::boolean[])
              AS v (id, lease, attempt_id, mid, mstatus, was_sent)
          ), u AS (
@@ -193,7 +201,7 @@ class AcceptedWriter {
          )
          UPDATE payment_attempts a SET last_outcome = 'submitted', state = 'accepted', method_payment_id = u.mid
            FROM u WHERE a.id = u.attempt_id`,
-        [
+        values: [
           items.map((i) => i.id),
           items.map((i) => i.lease),
           items.map((i) => i.attemptId),
@@ -201,7 +209,7 @@ class AcceptedWriter {
           items.map((i) => i.methodStatus),
           items.map((i) => i.wasSent),
         ],
-      );
+      });
       for (const b of batch) b.done();
     } catch (err) {
       for (const b of batch) b.done(err as Error);

@@ -1,6 +1,8 @@
 // The sweeper: nothing waits forever unseen. Expired leases become `unknown` (the call may have
 // reached Method), payments whose Method account could not be created go to a person, and batch
 // statuses follow their payments.
+import { FINAL_STATUSES } from '../../shared/payment-state.js';
+import { PAYMENT_STATUSES } from '../../shared/statuses.js';
 import type { Pool } from '../db.js';
 import { withTransaction } from '../db.js';
 import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
@@ -64,32 +66,34 @@ export async function sweepBlockedByProvisioning(pool: Pool, limit = 1000): Prom
  * is executing (or paused/cancelling), then completed, completed_with_exceptions or cancelled.
  */
 export async function refreshBatchStatuses(pool: Pool, batchId?: string): Promise<void> {
+  // Index probes on (batch_id, status), not counts: a sweep costs a few look-ups per batch whatever
+  // the batch's size or how many finished batches the table holds (counting every payment of every
+  // batch took 0.65 s a sweep with 300k payments, and grew with each file).
   await pool.query(
     `WITH s AS (
        SELECT b.id, b.status, b.paused, b.cancel_requested_at,
-              count(p.*) FILTER (WHERE p.status NOT IN ('paid', 'failed', 'returned', 'cancelled')) AS open,
-              count(p.*) FILTER (WHERE p.status <> 'paid') AS not_paid
-         FROM batches b JOIN payments p ON p.batch_id = b.id
+              EXISTS (SELECT 1 FROM payments p WHERE p.batch_id = b.id AND p.status = ANY ($2::text[])) AS open,
+              EXISTS (SELECT 1 FROM payments p WHERE p.batch_id = b.id AND p.status = ANY ($3::text[])) AS not_all_paid
+         FROM batches b
         WHERE b.approved_at IS NOT NULL AND ($1::uuid IS NULL OR b.id = $1)
           AND b.status IN ('approved', 'executing', 'paused', 'completed', 'completed_with_exceptions', 'cancelling')
-        GROUP BY b.id
+          AND EXISTS (SELECT 1 FROM payments p WHERE p.batch_id = b.id)
+     ), d AS (
+       SELECT id, CASE
+         WHEN open AND cancel_requested_at IS NOT NULL THEN 'cancelling'
+         WHEN open AND paused THEN 'paused'
+         WHEN open THEN 'executing'
+         WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+         WHEN NOT not_all_paid THEN 'completed'
+         ELSE 'completed_with_exceptions' END AS status
+         FROM s
      )
-     UPDATE batches b SET status = CASE
-         WHEN s.open > 0 AND s.cancel_requested_at IS NOT NULL THEN 'cancelling'
-         WHEN s.open > 0 AND s.paused THEN 'paused'
-         WHEN s.open > 0 THEN 'executing'
-         WHEN s.cancel_requested_at IS NOT NULL THEN 'cancelled'
-         WHEN s.not_paid = 0 THEN 'completed'
-         ELSE 'completed_with_exceptions' END
-       FROM s WHERE b.id = s.id
-        AND b.status IS DISTINCT FROM CASE
-         WHEN s.open > 0 AND s.cancel_requested_at IS NOT NULL THEN 'cancelling'
-         WHEN s.open > 0 AND s.paused THEN 'paused'
-         WHEN s.open > 0 THEN 'executing'
-         WHEN s.cancel_requested_at IS NOT NULL THEN 'cancelled'
-         WHEN s.not_paid = 0 THEN 'completed'
-         ELSE 'completed_with_exceptions' END`,
-    [batchId ?? null],
+     UPDATE batches b SET status = d.status FROM d WHERE b.id = d.id AND b.status IS DISTINCT FROM d.status`,
+    [
+      batchId ?? null,
+      PAYMENT_STATUSES.filter((st) => !FINAL_STATUSES.has(st)),
+      PAYMENT_STATUSES.filter((st) => st !== 'paid'),
+    ],
   );
 }
 

@@ -145,8 +145,14 @@ export class Worker {
 
   private async submitLoop(): Promise<void> {
     const slots = new Set<Promise<void>>();
+    // A claim is one transaction, made one after another by this loop, and the slots it fills stand
+    // empty meanwhile: claiming one payment each time a slot frees makes the claim's latency every
+    // payment's. Unpaced, wait until a quarter of the slots are free and claim them together (≈ 13
+    // payments a claim measured); paced, each claim is one token's payment anyway.
+    const claimAtLeast =
+      this.opts.paymentsPerMinute > 0 ? 1 : Math.max(1, Math.floor(this.opts.concurrency / 4));
     while (this.running) {
-      if (slots.size >= this.opts.concurrency) {
+      if (this.opts.concurrency - slots.size < claimAtLeast) {
         await Promise.race(slots);
         continue;
       }
