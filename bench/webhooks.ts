@@ -2,7 +2,10 @@
 // event once, answer 200) on the real app over loopback. The load generator runs in its own process
 // and signs every delivery as Method does; a share of deliveries repeat an earlier event (Method's
 // redeliveries), which must be answered 200 and stored once.
-//   npx tsx bench/webhooks.ts [--count 20000] [--concurrency 32] [--rate 0] [--duplicates 0.1] [--log-level warn]
+//   npx tsx bench/webhooks.ts [--count 20000] [--concurrency 32] [--rate 0] [--duplicates 0.1] [--warmup 0] [--log-level warn]
+// --warmup N: N deliveries (events of their own) at the same rate first, not counted: a server that
+// has just started compiles its hot paths and opens its connections during the first second, and
+// in an open loop that one stall delays every delivery due meanwhile. Both figures are worth having.
 // --rate N: open loop at N deliveries/s (latency from each delivery's scheduled time, so a stall is
 // not hidden); --rate 0: closed loop, as fast as `concurrency` in-flight deliveries allow.
 import { fork } from 'node:child_process';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     rate: { type: 'string', default: '0' },
     duplicates: { type: 'string', default: '0.1' },
+    warmup: { type: 'string', default: '0' },
     'log-level': { type: 'string', default: 'warn' },
     pool: { type: 'string', default: '20' },
     generator: { type: 'boolean', default: false },
@@ -39,11 +43,14 @@ const count = Number(values.count);
 const concurrency = Number(values.concurrency);
 const rate = Number(values.rate);
 const duplicates = Number(values.duplicates);
+const warmup = Number(values.warmup);
 
 interface GeneratorResult {
   ok: number;
   failed: number;
   latencies: number[];
+  /** The slowest delivery due in each second of the run: where the tail sits in time. */
+  worstBySecond: number[];
   seconds: number;
 }
 
@@ -56,21 +63,24 @@ async function generate(url: string): Promise<GeneratorResult> {
   let ok = 0;
   let failed = 0;
   let next = 0;
-  const body = (i: number) => {
+  const body = (i: number, prefix = 'bench') => {
     // Every tenth-or-so delivery repeats an earlier event, byte for byte (a redelivery).
     const n = i > 10 && (i * 2654435761) % 1000 < duplicates * 1000 ? Math.floor(i / 2) : i;
     return JSON.stringify({
       webhook_id: 'whk_bench',
-      id: `pmt_bench${n}`,
+      id: `pmt_${prefix}${n}`,
       type: 'payment.update',
       op: 'update',
-      path: `/payments/pmt_bench${n}`,
-      event: `evt_bench${n}`,
+      path: `/payments/pmt_${prefix}${n}`,
+      event: `evt_${prefix}${n}`,
       refs: { entity: 'ent_bench' },
     });
   };
+  let measuring = true;
+  let started = performance.now();
+  const worstBySecond: number[] = [];
   const send = async (i: number, scheduledAt: number) => {
-    const raw = body(i);
+    const raw = body(i, measuring ? 'bench' : 'warm');
     const headers = webhookHeaders({
       rawBody: raw,
       authToken: creds.authToken,
@@ -84,12 +94,15 @@ async function generate(url: string): Promise<GeneratorResult> {
     } catch {
       failed++;
     }
-    latencies.push(performance.now() - scheduledAt);
+    if (!measuring) return;
+    const ms = performance.now() - scheduledAt;
+    latencies.push(ms);
+    const sec = Math.floor((scheduledAt - started) / 1000);
+    worstBySecond[sec] = Math.max(worstBySecond[sec] ?? 0, Number(ms.toFixed(1)));
   };
-  const started = performance.now();
-  if (rate > 0) {
+  const openLoop = async (n: number) => {
     const inflight = new Set<Promise<void>>();
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < n; i++) {
       const at = started + (i * 1000) / rate;
       const wait = at - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
@@ -97,6 +110,18 @@ async function generate(url: string): Promise<GeneratorResult> {
       inflight.add(p);
     }
     await Promise.all(inflight);
+  };
+  if (warmup > 0) {
+    measuring = false;
+    if (rate > 0) await openLoop(warmup);
+    else for (let i = 0; i < warmup; i++) await send(i, performance.now());
+    measuring = true;
+    ok = 0;
+    failed = 0;
+  }
+  started = performance.now();
+  if (rate > 0) {
+    await openLoop(count);
   } else {
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -109,7 +134,7 @@ async function generate(url: string): Promise<GeneratorResult> {
   }
   const seconds = (performance.now() - started) / 1000;
   await http.close();
-  return { ok, failed, latencies, seconds };
+  return { ok, failed, latencies, worstBySecond, seconds };
 }
 
 async function main() {
@@ -153,7 +178,7 @@ async function main() {
   });
   const cpu = process.cpuUsage(cpuBefore);
   const stored = await pool.query(
-    'SELECT count(*)::int AS n, coalesce(sum(deliveries), 0)::int AS d FROM webhook_events',
+    "SELECT count(*)::int AS n, coalesce(sum(deliveries), 0)::int AS d FROM webhook_events WHERE event_id LIKE 'evt\\_bench%'",
   );
   const latencies = [...r.latencies].sort((x, y) => x - y);
   const pct = (p: number) =>
@@ -169,6 +194,8 @@ async function main() {
         seconds: Number(r.seconds.toFixed(2)),
         deliveriesPerSecond: Math.round(r.ok / r.seconds),
         latencyMs: { p50: pct(50), p95: pct(95), p99: pct(99), max: pct(100) },
+        worstMsBySecond: r.worstBySecond,
+        warmupDeliveries: warmup,
         serverCpuMsPerDelivery: Number(((cpu.user + cpu.system) / 1000 / count).toFixed(3)),
         loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
         mode: rate > 0 ? `open loop at ${rate}/s` : `closed loop, ${concurrency} in flight`,
