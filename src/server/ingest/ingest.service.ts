@@ -476,13 +476,14 @@ export class IngestService {
       [batchId],
     );
 
+    // Both summaries in one pass over the staged rows (the lines hold the same rows; the staging
+    // table is smaller and already in memory).
     await tx.query(
       `INSERT INTO batch_totals (batch_id, dimension, key, employee_count, payment_count, total_cents)
-       SELECT $1, 'source', source_id, count(DISTINCT employee_id), count(*), sum(amount_cents)
-         FROM batch_lines WHERE batch_id = $1 GROUP BY source_id
-       UNION ALL
-       SELECT $1, 'branch', branch_id, count(DISTINCT employee_id), count(*), sum(amount_cents)
-         FROM batch_lines WHERE batch_id = $1 GROUP BY branch_id`,
+       SELECT $1, CASE WHEN GROUPING(r.source_id) = 0 THEN 'source' ELSE 'branch' END,
+              coalesce(r.source_id, e.branch_id), count(DISTINCT r.employee_id), count(*), sum(r.amount_cents)
+         FROM ingest_rows r JOIN ingest_employees e USING (employee_id)
+        GROUP BY GROUPING SETS ((r.source_id), (e.branch_id))`,
       [batchId],
     );
 
