@@ -230,16 +230,22 @@ export async function loadSummary(
   }
   const items = await listWarnings(db, batch.id, { limit: 1000 });
   const preflightStatus = batch._row.preflight_status as 'pending' | 'complete' | 'failed';
-  const unpayable = await db.query(
-    `SELECT l.plaid_id, count(*)::int AS n, sum(l.amount_cents) AS cents
-       FROM batch_lines l JOIN plaid_merchants m ON m.plaid_id = l.plaid_id AND NOT m.payable
-      WHERE l.batch_id = $1 GROUP BY l.plaid_id ORDER BY l.plaid_id`,
-    [batch.id],
-  );
-  const byPlaidId =
+  // Until the pre-flight is complete nothing is known to be unpayable (and a fresh upload's answer
+  // does not wait for a scan of its 50k lines).
+  const unpayable =
     preflightStatus === 'complete'
-      ? unpayable.rows.map((r) => ({ plaidId: r.plaid_id, count: r.n, totalCents: Number(r.cents) }))
-      : [];
+      ? await db.query(
+          `SELECT l.plaid_id, count(*)::int AS n, sum(l.amount_cents) AS cents
+             FROM batch_lines l JOIN plaid_merchants m ON m.plaid_id = l.plaid_id AND NOT m.payable
+            WHERE l.batch_id = $1 GROUP BY l.plaid_id ORDER BY l.plaid_id`,
+          [batch.id],
+        )
+      : { rows: [] };
+  const byPlaidId = unpayable.rows.map((r) => ({
+    plaidId: r.plaid_id as string,
+    count: r.n as number,
+    totalCents: Number(r.cents),
+  }));
   const changes = batch._row.changes as BatchSummary['changes'];
   return {
     bySource,

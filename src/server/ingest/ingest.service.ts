@@ -363,14 +363,6 @@ export class IngestService {
       ],
     );
     await tx.query('ANALYZE ingest_employees');
-    await tx.query(
-      `INSERT INTO employees (employee_id, branch_id, first_name, last_name, dob, phone)
-       SELECT employee_id, branch_id, first_name, last_name, dob, phone FROM ingest_employees
-       ON CONFLICT (employee_id) DO UPDATE SET branch_id = EXCLUDED.branch_id, first_name = EXCLUDED.first_name,
-         last_name = EXCLUDED.last_name, dob = EXCLUDED.dob, phone = EXCLUDED.phone, updated_at = now()
-       WHERE (employees.branch_id, employees.first_name, employees.last_name, employees.dob, employees.phone)
-         IS DISTINCT FROM (EXCLUDED.branch_id, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.dob, EXCLUDED.phone)`,
-    );
 
     // Loans: keyed by (employee, Plaid id, loan number fingerprint) — never by name. Only the new
     // ones are encrypted (here, in this process) and inserted.
@@ -384,9 +376,22 @@ export class IngestService {
     );
     await tx.query('ANALYZE ingest_new_loans');
     const newFps = await tx.query<{ loan_fp: string }>('SELECT DISTINCT loan_fp FROM ingest_new_loans');
-    if (newFps.rowCount) {
-      const fps = newFps.rows.map((r) => r.loan_fp);
-      const sealed = fps.map((fp) => this.deps.cipher.encrypt(f.loanNumbers.get(fp) as string));
+
+    // The employees upsert runs in PostgreSQL while this process encrypts the new loan numbers
+    // (50k of them on a first file: ≈ 0.4 s of CPU each side, on different cores).
+    const employeesWritten = tx.query(
+      `INSERT INTO employees (employee_id, branch_id, first_name, last_name, dob, phone)
+       SELECT employee_id, branch_id, first_name, last_name, dob, phone FROM ingest_employees
+       ON CONFLICT (employee_id) DO UPDATE SET branch_id = EXCLUDED.branch_id, first_name = EXCLUDED.first_name,
+         last_name = EXCLUDED.last_name, dob = EXCLUDED.dob, phone = EXCLUDED.phone, updated_at = now()
+       WHERE (employees.branch_id, employees.first_name, employees.last_name, employees.dob, employees.phone)
+         IS DISTINCT FROM (EXCLUDED.branch_id, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.dob, EXCLUDED.phone)`,
+    );
+    employeesWritten.catch(() => {}); // awaited below; this only keeps a failure from counting as unhandled first
+    const fps = newFps.rows.map((r) => r.loan_fp);
+    const sealed = fps.map((fp) => this.deps.cipher.encrypt(f.loanNumbers.get(fp) as string));
+    await employeesWritten;
+    if (fps.length) {
       await tx.query(
         `INSERT INTO loans (employee_id, plaid_id, loan_number_enc, loan_last4, fingerprint)
          SELECT n.employee_id, n.plaid_id, e.enc, n.loan_last4, n.loan_fp
@@ -399,7 +404,7 @@ export class IngestService {
     // Every row joins its employee, source and loan: hash joins, whatever the planner guesses about
     // tables written a moment ago.
     await tx.query('SET LOCAL enable_nestloop = off');
-    await tx.query(
+    const lines = await tx.query(
       `INSERT INTO batch_lines (batch_id, row_number, employee_id, branch_id, first_name, last_name, source_id,
          source_bank_account_id, loan_id, plaid_id, amount_cents, flags)
        SELECT $1, r.row_number, r.employee_id, e.branch_id, e.first_name, e.last_name, r.source_id, s.bank_account_id,
@@ -415,10 +420,9 @@ export class IngestService {
       [batchId, [...bankAccountIds.keys()], [...bankAccountIds.values()]],
     );
     await tx.query('SET LOCAL enable_nestloop TO DEFAULT');
-    const lines = await tx.query('SELECT count(*)::int AS n FROM batch_lines WHERE batch_id = $1', [batchId]);
-    if (lines.rows[0].n !== f.rowCount) {
+    if (lines.rowCount !== f.rowCount) {
       // Every staged row has its employee, source and loan by now; anything else is a bug.
-      throw new Error(`upload wrote ${lines.rows[0].n} lines for ${f.rowCount} rows`);
+      throw new Error(`upload wrote ${lines.rowCount} lines for ${f.rowCount} rows`);
     }
 
     // A re-export paying everyone twice: same loan (so same employee) and amount in a live batch of the last 30 days.
