@@ -140,7 +140,9 @@ async function generate(url: string): Promise<GeneratorResult> {
 async function main() {
   if (values.generator) {
     const r = await generate(values.url as string);
-    process.send?.(r);
+    // Exit once the result is handed over: an open IPC channel (or a keep-alive socket) must not
+    // keep the generator, and so the run, alive after it is done.
+    process.send?.(r, () => process.exit(0));
     return;
   }
   const dir = path.join(os.tmpdir(), `webhook-bench-${process.pid}`);
@@ -219,7 +221,11 @@ async function main() {
   if (embedded) rmSync(dir, { recursive: true, force: true });
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+main()
+  // Figures printed, teardown done: nothing left worth waiting for. (The generator exits from its
+  // send callback, once the parent has its result.)
+  .then(() => values.generator || process.exit(0))
+  .catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
