@@ -33,6 +33,8 @@ const PACED = Number(arg('paced', '600'));
 const REUSE = process.argv.includes('--reuse');
 const KEY = 'b'.repeat(64);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Payments not yet at Method (or not yet known to be). */
+const BEFORE_METHOD = "('queued', 'submitting', 'retry_scheduled', 'unknown')";
 
 interface Env {
   dbUrl: string;
@@ -150,7 +152,7 @@ async function loanPay(env: Env, perMinute: number) {
   const open = async (id: string) =>
     (
       await pool.query(
-        "SELECT EXISTS (SELECT 1 FROM payments WHERE batch_id = $1 AND status IN ('queued','submitting','retry_scheduled','unknown')) AS open",
+        `SELECT EXISTS (SELECT 1 FROM payments WHERE batch_id = $1 AND status IN ${BEFORE_METHOD}) AS open`,
         [id],
       )
     ).rows[0].open as boolean;
@@ -212,9 +214,7 @@ async function nextBatch(
 ) {
   for (let i = 0; i < spawn; i++) spawnWorker(env, 0); // started before the upload: ready by the approval
   // A run stopped half-way leaves a batch executing: cancel it, or its payments compete with this one's.
-  const open = await lp.pool.query(
-    "SELECT DISTINCT batch_id FROM payments WHERE status IN ('queued', 'retry_scheduled', 'unknown', 'submitting')",
-  );
+  const open = await lp.pool.query(`SELECT DISTINCT batch_id FROM payments WHERE status IN ${BEFORE_METHOD}`);
   for (const { batch_id } of open.rows) {
     await lp.built.app.inject({
       method: 'POST',

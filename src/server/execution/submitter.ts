@@ -8,6 +8,7 @@ import type { Payment as MethodPayment } from '../../method/types.js';
 import { assertTransition } from '../../shared/payment-state.js';
 import type { PaymentStatus } from '../../shared/statuses.js';
 import { type Pool, withTransaction } from '../db.js';
+import { GroupWriter } from '../group-commit.js';
 import { type PaymentRow, transitionPayment } from '../payments/payments.repository.js';
 import { methodOutcomeFields } from '../tracking/apply.js';
 import { backoffMs } from './method.js';
@@ -147,81 +148,47 @@ interface Accepted {
 /**
  * Writes many `submitting → submitted` outcomes in one statement — the same guarded update, history
  * row and attempt update as `transitionPayment`, for the one transition that needs no ledger or
- * aggregate change. Callers wait until their row is committed. Group commit without a timer: an
- * outcome is written at once when no write is in flight, otherwise with everything that arrived
- * while the current one committed (so a lone outcome never waits, and a busy worker writes a few
- * large statements instead of one per payment).
+ * aggregate change. The submitter's GroupWriter calls it with whatever arrived together.
  */
-class AcceptedWriter {
-  private queue: { item: Accepted; done: (err?: Error) => void }[] = [];
-  private inFlight = 0;
-
-  constructor(
-    private readonly pool: Pool,
-    private readonly maxInFlight = 2,
-    private readonly maxItems = 500,
-  ) {}
-
-  add(item: Accepted): Promise<void> {
-    assertTransition('submitting', 'submitted');
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, done: (err) => (err ? reject(err) : resolve()) });
-      this.kick();
-    });
-  }
-
-  private kick(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      const batch = this.queue.splice(0, this.maxItems);
-      this.inFlight++;
-      void this.flush(batch).finally(() => {
-        this.inFlight--;
-        this.kick();
-      });
-    }
-  }
-
-  private async flush(batch: { item: Accepted; done: (err?: Error) => void }[]): Promise<void> {
-    const items = batch.map((b) => b.item);
-    try {
-      await this.pool.query({
-        name: 'accepted_flush',
-        text: `WITH v AS (
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::boolean[])
-             AS v (id, lease, attempt_id, mid, mstatus, was_sent)
-         ), u AS (
-           UPDATE payments p SET status = 'submitted', method_payment_id = v.mid, method_status = v.mstatus,
-                  method_was_sent = p.method_was_sent OR v.was_sent, lease_token = NULL, lease_expires_at = NULL,
-                  next_run_at = NULL, retry_count = 0, updated_at = now(), version = version + 1
-             FROM v WHERE p.id = v.id AND p.status = 'submitting' AND p.lease_token = v.lease
-           RETURNING p.id, v.attempt_id, v.mid, v.mstatus
-         ), ev AS (
-           INSERT INTO payment_events (payment_id, from_status, to_status, cause, method_status, detail)
-           SELECT id, 'submitting', 'submitted', 'worker', mstatus, '{}'::jsonb FROM u
-         )
-         UPDATE payment_attempts a SET last_outcome = 'submitted', state = 'accepted', method_payment_id = u.mid
-           FROM u WHERE a.id = u.attempt_id`,
-        values: [
-          items.map((i) => i.id),
-          items.map((i) => i.lease),
-          items.map((i) => i.attemptId),
-          items.map((i) => i.methodPaymentId),
-          items.map((i) => i.methodStatus),
-          items.map((i) => i.wasSent),
-        ],
-      });
-      for (const b of batch) b.done();
-    } catch (err) {
-      for (const b of batch) b.done(err as Error);
-    }
-  }
+async function writeAccepted(pool: Pool, items: Accepted[]): Promise<undefined[]> {
+  assertTransition('submitting', 'submitted');
+  await pool.query({
+    name: 'accepted_flush',
+    text: `WITH v AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::boolean[])
+         AS v (id, lease, attempt_id, mid, mstatus, was_sent)
+     ), u AS (
+       UPDATE payments p SET status = 'submitted', method_payment_id = v.mid, method_status = v.mstatus,
+              method_was_sent = p.method_was_sent OR v.was_sent, lease_token = NULL, lease_expires_at = NULL,
+              next_run_at = NULL, retry_count = 0, updated_at = now(), version = version + 1
+         FROM v WHERE p.id = v.id AND p.status = 'submitting' AND p.lease_token = v.lease
+       RETURNING p.id, v.attempt_id, v.mid, v.mstatus
+     ), ev AS (
+       INSERT INTO payment_events (payment_id, from_status, to_status, cause, method_status, detail)
+       SELECT id, 'submitting', 'submitted', 'worker', mstatus, '{}'::jsonb FROM u
+     )
+     UPDATE payment_attempts a SET last_outcome = 'submitted', state = 'accepted', method_payment_id = u.mid
+       FROM u WHERE a.id = u.attempt_id`,
+    values: [
+      items.map((i) => i.id),
+      items.map((i) => i.lease),
+      items.map((i) => i.attemptId),
+      items.map((i) => i.methodPaymentId),
+      items.map((i) => i.methodStatus),
+      items.map((i) => i.wasSent),
+    ],
+  });
+  return items.map(() => undefined);
 }
 
 export class Submitter {
-  private readonly accepted: AcceptedWriter;
+  private readonly accepted: GroupWriter<Accepted, undefined>;
 
   constructor(private readonly opts: SubmitterOptions) {
-    this.accepted = new AcceptedWriter(opts.pool);
+    this.accepted = new GroupWriter((items) => writeAccepted(opts.pool, items), {
+      maxBatch: 500,
+      maxInFlight: 2,
+    });
   }
 
   /** Runs one claimed payment to its next resting status. */

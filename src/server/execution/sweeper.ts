@@ -71,7 +71,7 @@ export async function refreshBatchStatuses(pool: Pool, batchId?: string): Promis
   // batch took 0.65 s a sweep with 300k payments, and grew with each file).
   await pool.query(
     `WITH s AS (
-       SELECT b.id, b.status, b.paused, b.cancel_requested_at,
+       SELECT b.id, b.paused, b.cancel_requested_at,
               EXISTS (SELECT 1 FROM payments p WHERE p.batch_id = b.id AND p.status = ANY ($2::text[])) AS open,
               EXISTS (SELECT 1 FROM payments p WHERE p.batch_id = b.id AND p.status = ANY ($3::text[])) AS not_all_paid
          FROM batches b

@@ -2,6 +2,7 @@
 // commit (group commit), and each is answered only after that commit — so a 200 always means
 // "stored", while one fsync serves many deliveries. Redeliveries of an event count on its row.
 import type { Pool } from '../db.js';
+import { GroupWriter } from '../group-commit.js';
 
 export interface InboxEvent {
   eventId: string;
@@ -12,71 +13,56 @@ export interface InboxEvent {
   rawBody: string;
 }
 
-interface Waiting {
-  ev: InboxEvent;
-  resolve: (duplicate: boolean) => void;
-  reject: (err: unknown) => void;
-}
-
 export class InboxWriter {
-  private queue: Waiting[] = [];
-  private inFlight = 0;
+  private readonly writer: GroupWriter<InboxEvent, boolean>;
 
   constructor(
     private readonly pool: Pool,
-    private readonly opts: { maxBatch?: number; maxInFlight?: number } = {},
-  ) {}
-
-  /** Resolves once the event is committed: true when it was stored before (a redelivery). */
-  store(ev: InboxEvent): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ev, resolve, reject });
-      this.kick();
+    opts: { maxBatch?: number; maxInFlight?: number } = {},
+  ) {
+    this.writer = new GroupWriter((evs) => this.write(evs), {
+      maxBatch: opts.maxBatch ?? 500,
+      maxInFlight: opts.maxInFlight ?? 4,
     });
   }
 
-  private kick(): void {
-    while (this.queue.length > 0 && this.inFlight < (this.opts.maxInFlight ?? 4)) {
-      const batch = this.queue.splice(0, this.opts.maxBatch ?? 500);
-      this.inFlight++;
-      void this.flush(batch).finally(() => {
-        this.inFlight--;
-        this.kick();
-      });
-    }
+  /** Resolves once the event is committed: true when it was stored before (a redelivery). */
+  store(ev: InboxEvent): Promise<boolean> {
+    return this.writer.add(ev);
   }
 
-  private async flush(batch: Waiting[]): Promise<void> {
+  /** One statement for a group of deliveries; for each, whether it was a redelivery. */
+  private async write(evs: InboxEvent[]): Promise<boolean[]> {
     // One row per event id (a statement may not touch a row twice), in id order so two batches
     // with the same events lock them in the same order and cannot deadlock.
-    const groups = new Map<string, Waiting[]>();
-    for (const w of batch) groups.set(w.ev.eventId, [...(groups.get(w.ev.eventId) ?? []), w]);
+    const groups = new Map<string, number[]>();
+    evs.forEach((e, i) => {
+      groups.set(e.eventId, [...(groups.get(e.eventId) ?? []), i]);
+    });
     const ids = [...groups.keys()].sort();
-    const first = ids.map((id) => (groups.get(id) as Waiting[])[0].ev);
-    try {
-      const { rows } = await this.pool.query<{ event_id: string; inserted: boolean }>(
-        `INSERT INTO webhook_events (event_id, webhook_id, type, resource_id, path, payload, deliveries)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int[])
-         ON CONFLICT (event_id) DO UPDATE SET deliveries = webhook_events.deliveries + EXCLUDED.deliveries
-         RETURNING event_id, (xmax = 0) AS inserted`,
-        [
-          ids,
-          first.map((e) => e.webhookId),
-          first.map((e) => e.type),
-          first.map((e) => e.resourceId),
-          first.map((e) => e.path),
-          first.map((e) => e.rawBody),
-          ids.map((id) => (groups.get(id) as Waiting[]).length),
-        ],
-      );
-      const inserted = new Map(rows.map((r) => [r.event_id, r.inserted]));
-      for (const [id, ws] of groups) {
-        ws.forEach((w, i) => {
-          w.resolve(i > 0 || inserted.get(id) !== true);
-        });
-      }
-    } catch (err) {
-      for (const w of batch) w.reject(err);
+    const first = ids.map((id) => evs[(groups.get(id) as number[])[0]]);
+    const { rows } = await this.pool.query<{ event_id: string; inserted: boolean }>(
+      `INSERT INTO webhook_events (event_id, webhook_id, type, resource_id, path, payload, deliveries)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::int[])
+       ON CONFLICT (event_id) DO UPDATE SET deliveries = webhook_events.deliveries + EXCLUDED.deliveries
+       RETURNING event_id, (xmax = 0) AS inserted`,
+      [
+        ids,
+        first.map((e) => e.webhookId),
+        first.map((e) => e.type),
+        first.map((e) => e.resourceId),
+        first.map((e) => e.path),
+        first.map((e) => e.rawBody),
+        ids.map((id) => (groups.get(id) as number[]).length),
+      ],
+    );
+    const inserted = new Map(rows.map((r) => [r.event_id, r.inserted]));
+    const duplicate: boolean[] = new Array(evs.length);
+    for (const [id, idx] of groups) {
+      idx.forEach((i, k) => {
+        duplicate[i] = k > 0 || inserted.get(id) !== true;
+      });
     }
+    return duplicate;
   }
 }
