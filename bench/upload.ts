@@ -6,9 +6,11 @@
 // The pre-flight (Method's merchant look-up) is marked complete with SQL, so approval is measured alone.
 //   npx tsx bench/upload.ts [--rows 50000] [--runs 3] [--profile]
 // --profile prints every SQL statement over 20 ms with its time.
-import { rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { buildApp } from '../src/server/app.js';
@@ -69,7 +71,8 @@ try {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'admin', password: PASSWORD }),
     });
-    const auth = { authorization: `Bearer ${((await login.json()) as { token: string }).token}` };
+    const token = ((await login.json()) as { token: string }).token;
+    const auth = { authorization: `Bearer ${token}` };
     const gen = (amountRange?: [number, number]) =>
       Buffer.from(
         generateToString({
@@ -83,16 +86,25 @@ try {
       );
 
     const upload = async (label: string, body: Buffer) => {
-      const t0 = performance.now();
-      const res = await fetch(`${base}/api/batches`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/xml', 'x-file-name': `${label}.xml` },
-        body,
+      const file = path.join(dir, 'upload.xml');
+      writeFileSync(file, body);
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          [
+            fileURLToPath(new URL('./upload-client.mjs', import.meta.url)),
+            `${base}/api/batches`,
+            token,
+            file,
+            `${label}.xml`,
+          ],
+          { maxBuffer: 64 * 1048576 },
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        );
       });
-      const ms = performance.now() - t0;
-      const json = (await res.json()) as { batch?: { id: string; summary?: unknown } };
-      if (res.status !== 201 || !json.batch)
-        throw new Error(`${label}: ${res.status} ${JSON.stringify(json)}`);
+      const { status, ms, body: text } = JSON.parse(out) as { status: number; ms: number; body: string };
+      const json = JSON.parse(text) as { batch?: { id: string; summary?: unknown } };
+      if (status !== 201 || !json.batch) throw new Error(`${label}: ${status} ${text}`);
       results.push(
         `| ${run} | upload → 201, ${label} (${(body.length / 1048576).toFixed(1)} MB) | ${ms.toFixed(0)} | ${load()} |`,
       );

@@ -98,6 +98,16 @@ export async function approveBatch(
   await postBatchLedger(tx, batchId, 'reserve', "status IN ('queued', 'cancelled')", 'reserved on approval');
   await postBatchLedger(tx, batchId, 'release', "status = 'cancelled'", 'released on approval: not payable');
 
+  // The yearly tax-free limit counts every line of the batches approved in the calendar year.
+  await tx.query(
+    `INSERT INTO employee_year_totals (employee_id, year, approved_cents)
+     SELECT employee_id, date_part('year', now() AT TIME ZONE 'UTC')::int, sum(amount_cents)
+       FROM batch_lines WHERE batch_id = $1 GROUP BY employee_id
+     ON CONFLICT (employee_id, year) DO UPDATE
+       SET approved_cents = employee_year_totals.approved_cents + EXCLUDED.approved_cents`,
+    [batchId],
+  );
+
   const status = totals.queued > 0 ? 'executing' : 'completed_with_exceptions';
   await tx.query('UPDATE batches SET status = $2, approved_at = now(), approved_by = $3 WHERE id = $1', [
     batchId,

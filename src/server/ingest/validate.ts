@@ -1283,6 +1283,11 @@ export class FileValidator {
     return s;
   }
 
+  /** The warnings so far, in row order (a row's own come out of its `add`). */
+  get warningsSoFar(): readonly Issue[] {
+    return this.warnings;
+  }
+
   /** The result so far; call once the reader is done. */
   finish(): ValidationResult {
     const lanes = this.digestSum;
