@@ -335,6 +335,45 @@ describe('duplicates', () => {
     const [a, b] = await Promise.all([upload(xml), upload(xml)]);
     expect([a.statusCode, b.statusCode].sort()).toEqual([201, 409]);
   });
+
+  it('two different files of the same new people at once: one waits for the other, and they share people and loans', async () => {
+    const c = await createTestApp();
+    const up = (xml: string) =>
+      c.as('operator', {
+        method: 'POST',
+        url: '/api/batches',
+        headers: { 'content-type': 'application/xml' },
+        payload: xml,
+      });
+    const base = { rows: 3000, employees: 600, sources: 3, branches: 3, seed: 41 };
+    const first = generateToString(base).xml;
+    const second = generateToString({ ...base, amountRange: [1100, 1999] }).xml;
+    const [a, b] = await Promise.all([up(first), up(second)]);
+    expect(a.statusCode, a.body).toBe(201);
+    expect(b.statusCode, b.body).toBe(201);
+    const q = async (sql: string) => (await c.db.pool.query(sql)).rows;
+    const [counts] = await q(
+      `SELECT (SELECT count(*)::int FROM employees) AS employees, (SELECT count(*)::int FROM loans) AS loans,
+              (SELECT count(DISTINCT (employee_id, plaid_id, fingerprint))::int FROM loans) AS distinct_loans,
+              (SELECT count(*)::int FROM source_bank_accounts) AS accounts`,
+    );
+    expect(counts.employees).toBe(600);
+    expect(counts.loans).toBe(counts.distinct_loans);
+    expect(counts.accounts).toBe(3);
+    // Whichever committed second found everyone already there.
+    const changes = [a, b].map((r) => r.json().batch.summary.changes);
+    const later = changes.find((ch) => ch.newEmployees === 0);
+    expect(later).toEqual({ newEmployees: 0, newLoanAccounts: 0, changedEmployees: 0, changedSources: 0 });
+    expect(changes.find((ch) => ch !== later)?.newEmployees).toBe(600);
+    // Both batches' lines point at the same loans, every one of them stored.
+    const [lines] = await q(
+      `SELECT count(*)::int AS n, count(l.id)::int AS with_loan, count(DISTINCT bl.loan_id)::int AS loans
+         FROM batch_lines bl LEFT JOIN loans l ON l.id = bl.loan_id`,
+    );
+    expect(lines.n).toBe(6000);
+    expect(lines.with_loan).toBe(6000);
+    expect(lines.loans).toBe(counts.loans);
+  });
 });
 
 describe('warnings and changes', () => {

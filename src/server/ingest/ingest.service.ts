@@ -729,10 +729,7 @@ export class IngestService {
       takePending();
       const d = draft as DraftStream;
       const lineCount = await d.finishLines();
-      d.writeEmployees();
-      await d.writeNewLoans();
-      await queue.drain();
-
+      // A duplicate is known before the file's new people and loans are written.
       const duplicate = await client.query(
         "SELECT id FROM batches WHERE rows_digest = $1 AND status <> 'rejected' LIMIT 1",
         [result.fileDigest],
@@ -747,6 +744,9 @@ export class IngestService {
         // Every valid row was resolved into one line; anything else is a bug.
         throw new Error(`upload wrote ${lineCount} lines for ${result.rowCount} rows`);
       }
+      d.writeEmployees();
+      await d.writeNewLoans();
+      await queue.drain();
 
       await this.writeDraft(client, input, d, {
         batchId,
