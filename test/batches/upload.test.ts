@@ -25,6 +25,15 @@ beforeAll(async () => {
   t = await createTestApp({ REQUIRE_SECOND_APPROVER: 'true' });
 });
 
+/** An operator's raw-XML upload to `app` (for tests that need an app of their own). */
+const uploaderFor = (app: TestApp) => (xml: string) =>
+  app.as('operator', {
+    method: 'POST',
+    url: '/api/batches',
+    headers: { 'content-type': 'application/xml' },
+    payload: xml,
+  });
+
 const upload = (body: string | Buffer, name = 'file.xml', role = 'operator') =>
   t.as(role, {
     method: 'POST',
@@ -338,13 +347,7 @@ describe('duplicates', () => {
 
   it('two different files of the same new people at once: one waits for the other, and they share people and loans', async () => {
     const c = await createTestApp();
-    const up = (xml: string) =>
-      c.as('operator', {
-        method: 'POST',
-        url: '/api/batches',
-        headers: { 'content-type': 'application/xml' },
-        payload: xml,
-      });
+    const up = uploaderFor(c);
     const base = { rows: 3000, employees: 600, sources: 3, branches: 3, seed: 41 };
     const first = generateToString(base).xml;
     const second = generateToString({ ...base, amountRange: [1100, 1999] }).xml;
@@ -379,13 +382,7 @@ describe('duplicates', () => {
 describe('warnings and changes', () => {
   it('suspect phones, duplicate rows; a second file shows overlaps, new people and changed sources', async () => {
     const w = await createTestApp({ ANNUAL_LIMIT_CENTS: '2000' });
-    const up = (xml: string) =>
-      w.as('operator', {
-        method: 'POST',
-        url: '/api/batches',
-        headers: { 'content-type': 'application/xml' },
-        payload: xml,
-      });
+    const up = uploaderFor(w);
     const base = { rows: 200, employees: 40, sources: 3, branches: 4, seed: 21 };
     const { xml } = generateToString({ ...base, duplicates: 2 });
     const r1 = await up(
