@@ -27,6 +27,14 @@ export class Cipher {
     return createHmac('sha256', this.fingerprintKey).update(plain).digest('base64url').slice(0, 32);
   }
 
+  /**
+   * The digest `fingerprint(`${a}:${b}`)` is made of, without building that string: its first 24
+   * bytes, as base64url, are the fingerprint.
+   */
+  fingerprintDigest(a: string, b: string): Buffer {
+    return createHmac('sha256', this.fingerprintKey).update(a).update(':').update(b).digest();
+  }
+
   /** `v1:<iv>:<tag>:<ciphertext>`, base64url parts; a fresh 96-bit IV each time. */
   encrypt(plain: string): string {
     if (this.ivOffset + 12 > this.ivPool.length) {

@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateChunks } from '../../bench/generator.js';
+import { generateChunks, generateToString } from '../../bench/generator.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 
 const MB = 1024 * 1024;
@@ -133,4 +133,26 @@ describe('200 MB uploads', () => {
     expect(r.peakRiseMb).toBeLessThan(120);
     await nothingStored();
   }, 120_000);
+});
+
+// After the refusals above (they check that nothing is stored at all).
+describe('uploads without a length', () => {
+  it('a valid file sent without a length is stored whole, each of its new loans once', async () => {
+    const { xml } = generateToString({ rows: 2000, employees: 400, sources: 3, branches: 3, seed: 78 });
+    const r = await streamUpload(Readable.from([Buffer.from(xml)]));
+    expect(r.status, JSON.stringify(r.json)).toBe(201);
+    const [c] = (
+      await t.db.pool.query(
+        `SELECT (SELECT count(*)::int FROM batch_lines) AS lines, (SELECT count(*)::int FROM loans) AS loans,
+                (SELECT count(DISTINCT loan_id)::int FROM batch_lines) AS line_loans,
+                (SELECT count(*)::int FROM batch_lines l WHERE NOT EXISTS (SELECT 1 FROM loans WHERE id = l.loan_id)) AS orphans`,
+      )
+    ).rows;
+    expect(c.lines).toBe(2000);
+    expect(c.loans).toBe(c.line_loans);
+    expect(c.orphans).toBe(0);
+    const batch = (r.json as unknown as { batch: { summary: { changes: { newLoanAccounts: number } } } })
+      .batch;
+    expect(batch.summary.changes.newLoanAccounts).toBe(c.loans);
+  });
 });

@@ -1,37 +1,58 @@
-// The compact table of a file's new loans: each loan found again under its key, however many keys
-// share a hash slot or a 31-bit hash, with its parts as they were given.
+// The compact table of a file's new loans: each loan found again by its employee, Plaid id and
+// fingerprint, however many share a hash slot, with its parts (and number, when kept) given back.
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/server/ids.js';
 import { NewLoanTable } from '../../src/server/ingest/ingest.service.js';
 
+const fp = (s: string) => createHmac('sha256', 'k').update(s).digest('base64url').slice(0, 32);
+
 describe('NewLoanTable', () => {
   it('gives every distinct loan its own index, the same one again for a repeat, and its parts back', () => {
-    const t = new NewLoanTable();
-    const n = 200_000; // enough keys that some 31-bit hashes coincide (≈ 9 expected pairs)
-    const key = (i: number) =>
-      [`EMP-${100000 + (i % 30000)}`, `ins_${i % 97}`, String(1_000_000_000 + i * 7919), `fp${i}`] as const;
-    for (let i = 0; i < n; i++) expect(t.indexOf(...key(i))).toBe(i);
+    const t = new NewLoanTable(true);
+    const n = 200_000;
+    const loan = (i: number) => {
+      const plaidId = `ins_${i % 97}`;
+      const loanNumber = String(1_000_000_000 + i * 7919);
+      return [`EMP-${100000 + (i % 30000)}`, plaidId, loanNumber, fp(`${plaidId}:${loanNumber}`)] as const;
+    };
+    for (let i = 0; i < n; i++) expect(t.indexOf(...loan(i))).toBe(i);
     expect(t.size).toBe(n);
-    for (let i = n - 1; i >= 0; i -= 13) expect(t.indexOf(...key(i))).toBe(i);
+    for (let i = n - 1; i >= 0; i -= 13) expect(t.indexOf(...loan(i))).toBe(i);
     expect(t.size).toBe(n);
     for (const i of [0, 1, 4242, n - 1]) {
-      const [employeeId, plaidId, loanNumber, fingerprint] = key(i);
+      const [employeeId, plaidId, loanNumber, fingerprint] = loan(i);
       expect(t.get(i)).toEqual({ employeeId, plaidId, loanNumber, fingerprint });
     }
   });
 
-  it('tells apart keys that differ only where the fields meet, and keeps UTF-8 intact', () => {
-    const t = new NewLoanTable();
-    expect(t.indexOf('EMP-1', 'ins_12', '3456', 'a')).toBe(0);
-    expect(t.indexOf('EMP-1', 'ins_1', '23456', 'b')).toBe(1);
-    expect(t.indexOf('EMP-1é', 'ins_1', '23456', 'c')).toBe(2);
-    expect(t.indexOf('EMP-1', 'ins_12', '3456', 'ignored for a known loan')).toBe(0);
-    expect(t.get(2)).toEqual({
-      employeeId: 'EMP-1é',
-      plaidId: 'ins_1',
-      loanNumber: '23456',
-      fingerprint: 'c',
-    });
+  it('a loan is its employee, Plaid id and fingerprint: any one differing makes another loan', () => {
+    const t = new NewLoanTable(false);
+    const f = fp('ins_1:123456');
+    expect(t.indexOf('EMP-1', 'ins_1', '123456', f)).toBe(0);
+    expect(t.indexOf('EMP-2', 'ins_1', '123456', f)).toBe(1);
+    expect(t.indexOf('EMP-1', 'ins_2', '123456', f)).toBe(2);
+    expect(t.indexOf('EMP-1', 'ins_1', '123457', fp('ins_1:123457'))).toBe(3);
+    expect(t.indexOf('EMP-1', 'ins_1', '123456', f)).toBe(0);
+    // Numbers are not kept for loans written as they come.
+    expect(t.get(1)).toEqual({ employeeId: 'EMP-2', plaidId: 'ins_1', loanNumber: '', fingerprint: f });
+  });
+
+  it('tells apart the many loans of one employee at one servicer by their fingerprints', () => {
+    const t = new NewLoanTable(false);
+    const f = (i: number) => fp(`ins_1:${i}`);
+    for (let i = 0; i < 50_000; i++) expect(t.indexOf('EMP-1', 'ins_1', String(i), f(i))).toBe(i);
+    for (let i = 0; i < 50_000; i += 7) expect(t.indexOf('EMP-1', 'ins_1', String(i), f(i))).toBe(i);
+    expect(t.size).toBe(50_000);
+  });
+
+  it('keeps numbers in UTF-8 across blocks', () => {
+    const t = new NewLoanTable(true);
+    const long = 'é'.repeat(300_000); // 600 KB: the second one starts a new 1 MB block
+    t.indexOf('EMP-1', 'ins_1', long, fp('a'));
+    t.indexOf('EMP-1', 'ins_1', `${long}x`, fp('b'));
+    expect(t.get(0).loanNumber).toBe(long);
+    expect(t.get(1).loanNumber).toBe(`${long}x`);
   });
 });
 
