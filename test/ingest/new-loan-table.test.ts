@@ -4,12 +4,15 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/server/ids.js';
 import { NewLoanTable } from '../../src/server/ingest/ingest.service.js';
+import { Cipher } from '../../src/server/secrets.js';
 
-const fp = (s: string) => createHmac('sha256', 'k').update(s).digest('base64url').slice(0, 32);
+/** A fingerprint digest, as `Cipher.fingerprintDigest` gives it; its text is the first 24 bytes in base64url. */
+const fp = (s: string) => createHmac('sha256', 'k').update(s).digest();
+const text = (digest: Buffer) => digest.toString('base64url', 0, 24);
 
 describe('NewLoanTable', () => {
   it('gives every distinct loan its own index, the same one again for a repeat, and its parts back', () => {
-    const t = new NewLoanTable(true);
+    const t = new NewLoanTable();
     const n = 200_000;
     const loan = (i: number) => {
       const plaidId = `ins_${i % 97}`;
@@ -21,25 +24,29 @@ describe('NewLoanTable', () => {
     for (let i = n - 1; i >= 0; i -= 13) expect(t.indexOf(...loan(i))).toBe(i);
     expect(t.size).toBe(n);
     for (const i of [0, 1, 4242, n - 1]) {
-      const [employeeId, plaidId, loanNumber, fingerprint] = loan(i);
-      expect(t.get(i)).toEqual({ employeeId, plaidId, loanNumber, fingerprint });
+      const [employeeId, plaidId, loanNumber, digest] = loan(i);
+      expect(t.get(i)).toEqual({ employeeId, plaidId, loanNumber, fingerprint: text(digest) });
     }
   });
 
   it('a loan is its employee, Plaid id and fingerprint: any one differing makes another loan', () => {
-    const t = new NewLoanTable(false);
+    const t = new NewLoanTable();
     const f = fp('ins_1:123456');
     expect(t.indexOf('EMP-1', 'ins_1', '123456', f)).toBe(0);
     expect(t.indexOf('EMP-2', 'ins_1', '123456', f)).toBe(1);
     expect(t.indexOf('EMP-1', 'ins_2', '123456', f)).toBe(2);
     expect(t.indexOf('EMP-1', 'ins_1', '123457', fp('ins_1:123457'))).toBe(3);
     expect(t.indexOf('EMP-1', 'ins_1', '123456', f)).toBe(0);
-    // Numbers are not kept for loans written as they come.
-    expect(t.get(1)).toEqual({ employeeId: 'EMP-2', plaidId: 'ins_1', loanNumber: '', fingerprint: f });
+    expect(t.get(1)).toEqual({
+      employeeId: 'EMP-2',
+      plaidId: 'ins_1',
+      loanNumber: '123456',
+      fingerprint: text(f),
+    });
   });
 
   it('tells apart the many loans of one employee at one servicer by their fingerprints', () => {
-    const t = new NewLoanTable(false);
+    const t = new NewLoanTable();
     const f = (i: number) => fp(`ins_1:${i}`);
     for (let i = 0; i < 50_000; i++) expect(t.indexOf('EMP-1', 'ins_1', String(i), f(i))).toBe(i);
     for (let i = 0; i < 50_000; i += 7) expect(t.indexOf('EMP-1', 'ins_1', String(i), f(i))).toBe(i);
@@ -47,12 +54,25 @@ describe('NewLoanTable', () => {
   });
 
   it('keeps numbers in UTF-8 across blocks', () => {
-    const t = new NewLoanTable(true);
+    const t = new NewLoanTable();
     const long = 'é'.repeat(300_000); // 600 KB: the second one starts a new 1 MB block
     t.indexOf('EMP-1', 'ins_1', long, fp('a'));
     t.indexOf('EMP-1', 'ins_1', `${long}x`, fp('b'));
     expect(t.get(0).loanNumber).toBe(long);
     expect(t.get(1).loanNumber).toBe(`${long}x`);
+  });
+});
+
+describe('Cipher.fingerprintDigest', () => {
+  it('is the digest of fingerprint(`a:b`): its first 24 bytes are that fingerprint, as stored for every loan', () => {
+    const c = new Cipher('c'.repeat(64));
+    for (const [a, b] of [
+      ['ins_1', '123456789'],
+      ['ins_116', '0042'],
+      ['ins_é', '9'],
+    ]) {
+      expect(c.fingerprintDigest(a, b).toString('base64url', 0, 24)).toBe(c.fingerprint(`${a}:${b}`));
+    }
   });
 });
 

@@ -38,13 +38,11 @@ export interface IngestResult {
 const MAX_ERRORS = 10_000;
 /** Rows parsed before what the database knows has been read: past this many the parser waits. */
 const MAX_PENDING_ROWS = 10_000;
-/** COPY data sent per statement, and how much may wait unsent before the parser waits. */
-const COPY_CHUNK_BYTES = 256 * 1024;
-const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
-const COPY_BUFFER_BYTES = COPY_CHUNK_BYTES + 65_536;
-/** The lines go to the open COPY in smaller writes, so PostgreSQL gets them steadily. */
+/** COPY data goes to the open COPY in writes of this size, so PostgreSQL gets it steadily. */
 const LINE_CHUNK_BYTES = 64 * 1024;
 const LINE_BUFFER_BYTES = LINE_CHUNK_BYTES + 16_384;
+const LINES_COPY = `COPY batch_lines (batch_id, row_number, employee_id, branch_id, first_name, last_name, source_id,
+   source_bank_account_id, loan_id, plaid_id, amount_cents, flags) FROM STDIN`;
 const EMPLOYEES_COPY =
   'COPY employees (employee_id, branch_id, first_name, last_name, dob, phone) FROM STDIN';
 const LOANS_COPY =
@@ -132,9 +130,9 @@ function copyText(value: string): string {
 }
 
 /**
- * The loans a file adds, without a string or an object per loan: the employee and Plaid id as small
- * numbers (each distinct one is held once), the fingerprint's 24 bytes, and — only when the loans
- * wait until the file is complete — the loan number in byte blocks. A loan is the same as another
+ * The loans a file adds, until the file is known to be valid, without a string or an object per
+ * loan: the employee and Plaid id as small numbers (each distinct one is held once), the
+ * fingerprint's 24 bytes, and the loan number in byte blocks. A loan is the same as another
  * when its employee, Plaid id and fingerprint are, as in the loans table (the fingerprint is a keyed
  * hash of Plaid id and number). Found again through an open-addressing table hashed on the
  * fingerprint. A Map of string keys took 33 MB for the 140,000 loans of the 150 MB memory test
@@ -142,8 +140,6 @@ function copyText(value: string): string {
  */
 export class NewLoanTable {
   private count = 0;
-  /** the fingerprint being looked up, decoded (no allocation per row) */
-  private readonly scratch = new Uint8Array(FP_BYTES);
   private readonly employeeIds: string[] = [];
   private readonly employeeIndex = new Map<string, number>();
   private readonly plaidIds: string[] = [];
@@ -160,19 +156,16 @@ export class NewLoanTable {
   private numberBlock = Buffer.alloc(0);
   private numberPos = 0;
 
-  /** `keepNumbers`: hold each loan's number, for loans written only once the file is complete. */
-  constructor(private readonly keepNumbers: boolean) {}
-
   get size(): number {
     return this.count;
   }
 
-  /** The index of the loan, added when it is new. `fingerprint`: its 32 base64url characters, or its digest's bytes. */
-  indexOf(employeeId: string, plaidId: string, loanNumber: string, fingerprint: string | Uint8Array): number {
-    let fp: Uint8Array = this.scratch;
-    if (typeof fingerprint !== 'string') fp = fingerprint;
-    else if (!decodeFingerprint(fingerprint, fp))
-      throw new Error('a loan fingerprint is 32 base64url characters');
+  /**
+   * The index of the loan, added when it is new. `fp`: the fingerprint's digest
+   * (`Cipher.fingerprintDigest`); its first 24 bytes are the fingerprint.
+   */
+  indexOf(employeeId: string, plaidId: string, loanNumber: string, fp: Uint8Array): number {
+    if (fp.length < FP_BYTES) throw new Error('a loan fingerprint is 24 bytes');
     const emp = intern(employeeId, this.employeeIds, this.employeeIndex);
     const plaid = intern(plaidId, this.plaidIds, this.plaidIndex);
     const mask = this.slots.length - 1;
@@ -189,7 +182,7 @@ export class NewLoanTable {
     const at = (index % PAGE_LOANS) * RECORD_BYTES;
     page.writeInt32LE(emp, at);
     page.writeInt32LE(plaid, at + 4);
-    page.writeInt32LE(this.keepNumbers ? this.keepNumber(loanNumber) : 0, at + 8);
+    page.writeInt32LE(this.keepNumber(loanNumber), at + 8);
     page.set(fp.subarray(0, FP_BYTES), at + 12);
     this.slots[slot] = index + 1;
     if (this.count * 2 > this.slots.length) this.rehash();
@@ -199,17 +192,13 @@ export class NewLoanTable {
   get(index: number): { employeeId: string; plaidId: string; loanNumber: string; fingerprint: string } {
     const page = this.pages[Math.floor(index / PAGE_LOANS)];
     const at = (index % PAGE_LOANS) * RECORD_BYTES;
-    let loanNumber = '';
-    if (this.keepNumbers) {
-      const ref = page.readInt32LE(at + 8);
-      const block = this.numberBlocks[Math.floor(ref / 1048576)];
-      const start = ref % 1048576;
-      loanNumber = block.toString('utf8', start, block.indexOf(0x0a, start));
-    }
+    const ref = page.readInt32LE(at + 8);
+    const block = this.numberBlocks[Math.floor(ref / 1048576)];
+    const start = ref % 1048576;
     return {
       employeeId: this.employeeIds[page.readInt32LE(at)],
       plaidId: this.plaidIds[page.readInt32LE(at + 4)],
-      loanNumber,
+      loanNumber: block.toString('utf8', start, block.indexOf(0x0a, start)),
       fingerprint: page.toString('base64url', at + 12, at + 12 + FP_BYTES),
     };
   }
@@ -252,31 +241,8 @@ const PAGE_LOANS = 16_384;
 /** employee (4), Plaid id (4), the number's place (4), fingerprint (24) */
 const RECORD_BYTES = 36;
 
-/** A loan fingerprint's length: 32 base64url characters. */
+/** A loan fingerprint's length (32 base64url characters). */
 const FP_BYTES = 24;
-
-const BASE64URL = new Int8Array(128).fill(-1);
-for (let i = 0; i < 64; i++) {
-  BASE64URL['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(i)] = i;
-}
-
-/** 32 base64url characters → 24 bytes in `out`; false when it is not that. */
-function decodeFingerprint(s: string, out: Uint8Array): boolean {
-  if (s.length !== 32) return false;
-  for (let i = 0, o = 0; i < 32; i += 4) {
-    let n = 0;
-    for (let k = 0; k < 4; k++) {
-      const c = s.charCodeAt(i + k);
-      const v = c < 128 ? BASE64URL[c] : -1;
-      if (v < 0) return false;
-      n = (n << 6) | v;
-    }
-    out[o++] = (n >> 16) & 255;
-    out[o++] = (n >> 8) & 255;
-    out[o++] = n & 255;
-  }
-  return true;
-}
 
 function intern(value: string, values: string[], index: Map<string, number>): number {
   let i = index.get(value);
@@ -329,81 +295,11 @@ async function loadKnown(tx: PoolClient): Promise<Known> {
 }
 
 /**
- * COPY statements run one after another on the upload's connection, fed while the file is still
- * being parsed. Data waits in memory only up to a bound: past it the parser is told to wait.
- */
-class CopyQueue {
-  private tail: Promise<void> = Promise.resolve();
-  private queued = 0;
-  private waiters: (() => void)[] = [];
-  private failure: unknown;
-  private stopped = false;
-  /** Buffers whose COPY is done, for the next lines: memory stays a few buffers, not a trail of garbage. */
-  private readonly free: Buffer[] = [];
-
-  constructor(private readonly client: PoolClient) {}
-
-  buffer(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafe(COPY_BUFFER_BYTES);
-  }
-
-  /** Queues one COPY of whole lines. */
-  push(sql: string, data: Buffer): void {
-    this.queued += data.length;
-    this.tail = this.tail.then(() => this.run(sql, data));
-  }
-
-  /** A promise when the parser should wait (too much unsent, or a COPY failed); else undefined. */
-  backpressure(): Promise<void> | undefined {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.queued <= MAX_QUEUED_BYTES) return undefined;
-    return new Promise<void>((resolve, reject) =>
-      this.waiters.push(() => (this.failure !== undefined ? reject(this.failure) : resolve())),
-    );
-  }
-
-  /** Waits for every queued COPY; throws the first failure. */
-  async drain(): Promise<void> {
-    await this.tail;
-    if (this.failure !== undefined) throw this.failure;
-  }
-
-  /** Sends nothing more and waits for the COPY in progress, so the connection can roll back. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.tail;
-  }
-
-  private async run(sql: string, data: Buffer): Promise<void> {
-    try {
-      if (this.failure !== undefined || this.stopped) return;
-      const stream = this.client.query(copyFrom(sql));
-      await new Promise<void>((resolve, reject) => {
-        stream.on('finish', resolve);
-        stream.on('error', reject);
-        stream.end(data);
-      });
-    } catch (err) {
-      this.failure ??= err;
-    } finally {
-      this.queued -= data.length;
-      if (data.buffer.byteLength === COPY_BUFFER_BYTES && data.byteOffset === 0) {
-        this.free.push(Buffer.from(data.buffer, 0, COPY_BUFFER_BYTES));
-      }
-      if (this.queued <= MAX_QUEUED_BYTES / 2 || this.failure !== undefined) {
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const w of waiters) w();
-      }
-    }
-  }
-}
-
-/**
- * One COPY kept open while the file is parsed: each buffer goes to the socket as it is filled, so
- * PostgreSQL writes the lines on its own core meanwhile. (A COPY per buffer waited for this
- * process's event loop between statements, which a busy parser leaves rarely: PostgreSQL idled.)
- * The parser waits only when the connection's buffer is full.
+ * One COPY kept open while its data is produced (the lines during the parse, then the new loans
+ * while they are encrypted): each buffer goes to the socket as it is filled, so PostgreSQL writes
+ * on its own core meanwhile. (A COPY per buffer waited for this process's event loop between
+ * statements, which a busy parser leaves rarely: PostgreSQL idled.) The producer waits only when
+ * the connection's buffer is full.
  */
 class LineStream {
   private readonly stream: CopyStreamQuery;
@@ -456,8 +352,8 @@ class LineStream {
 const HEX_DIGITS = Buffer.from('0123456789abcdef');
 
 /**
- * Lines for one table in COPY's text format, written as bytes straight into a buffer that becomes
- * one COPY every COPY_CHUNK_BYTES: no string is built per line (building and then encoding them was
+ * Lines for one table in COPY's text format, written as bytes straight into a buffer that is sent
+ * every `chunkBytes`: no string is built per line (building and then encoding them was
  * a third of an upload's time in this process).
  */
 class CopyLines {
@@ -551,11 +447,12 @@ class DraftStream {
   /** employees we hold whose details the file changes (phone included) */
   readonly updatedEmployees: string[] = [];
   /** the loans this file adds; a loan's index there gives its id */
-  readonly newLoans = new NewLoanTable(true);
+  readonly newLoans = new NewLoanTable();
   /** New loans get time-ordered ids: this upload's UUIDv7 with a counter in its last 32 bits. */
   private readonly loanIdPrefix = uuidv7().slice(0, 28);
   readonly sourceWarnings: Issue[] = [];
-  private readonly lineStream: LineStream;
+  /** the COPY in progress: the lines' during the parse, then the employees', then the loans' */
+  private copy: LineStream;
   private readonly lines: CopyLines;
   private readonly newEmployees: CopyLines;
   /** new employees' COPY data, kept until the lines are in (one COPY runs at a time) */
@@ -563,38 +460,22 @@ class DraftStream {
   private readonly loans: CopyLines;
 
   constructor(
-    client: PoolClient,
-    private readonly queue: CopyQueue,
+    private readonly client: PoolClient,
     private readonly known: Known,
     private readonly cipher: Cipher,
     private readonly batchId: string,
   ) {
-    this.lineStream = new LineStream(
-      client,
-      `COPY batch_lines (batch_id, row_number, employee_id, branch_id, first_name, last_name, source_id,
-         source_bank_account_id, loan_id, plaid_id, amount_cents, flags) FROM STDIN`,
-    );
-    // Socket writes keep a reference to what they send: each lines buffer is new.
-    this.lines = new CopyLines(
-      (data) => this.lineStream.write(data),
-      () => Buffer.allocUnsafe(LINE_BUFFER_BYTES),
-      LINE_CHUNK_BYTES,
-    );
-    this.newEmployees = new CopyLines(
-      (data) => this.employeeChunks.push(data),
-      () => queue.buffer(),
-      COPY_CHUNK_BYTES,
-    );
-    this.loans = new CopyLines(
-      (data) => queue.push(LOANS_COPY, data),
-      () => queue.buffer(),
-      COPY_CHUNK_BYTES,
-    );
+    this.copy = new LineStream(client, LINES_COPY);
+    // Socket writes keep a reference to what they send: each buffer is new.
+    const fresh = () => Buffer.allocUnsafe(LINE_BUFFER_BYTES);
+    this.lines = new CopyLines((data) => this.copy.write(data), fresh, LINE_CHUNK_BYTES);
+    this.newEmployees = new CopyLines((data) => this.employeeChunks.push(data), fresh, LINE_CHUNK_BYTES);
+    this.loans = new CopyLines((data) => this.copy.write(data), fresh, LINE_CHUNK_BYTES);
   }
 
   /** A promise when the parser should wait for PostgreSQL; else undefined. */
   backpressure(): Promise<void> | undefined {
-    return this.lineStream.backpressure();
+    return this.copy.backpressure();
   }
 
   /** Resolves one valid row (with the codes of the file's warnings about it) into its writes. */
@@ -709,25 +590,18 @@ class DraftStream {
   /** Ends the lines' COPY; the number of lines written. */
   async finishLines(): Promise<number> {
     this.lines.flush();
-    return this.lineStream.finish();
+    return this.copy.finish();
   }
 
-  /** Queues the new employees' COPY (after the lines). */
-  writeEmployees(): void {
+  /** The new employees, then the new loans (encrypted as they are sent), each in one COPY. */
+  async writePeopleAndLoans(): Promise<void> {
     this.newEmployees.flush();
-    for (const chunk of this.employeeChunks) this.queue.push(EMPLOYEES_COPY, chunk);
+    this.copy = new LineStream(this.client, EMPLOYEES_COPY);
+    for (const chunk of this.employeeChunks) this.copy.write(chunk);
     this.employeeChunks.length = 0;
-  }
+    await this.copy.finish();
 
-  async abort(): Promise<void> {
-    await this.lineStream.abort();
-  }
-
-  /**
-   * The new loans, encrypted and sent a COPY at a time (about 2,000), while PostgreSQL is still
-   * writing the lines: between steps this yields, so the queued COPYs go out meanwhile.
-   */
-  async writeNewLoans(): Promise<void> {
+    this.copy = new LineStream(this.client, LOANS_COPY);
     for (let index = 0; index < this.newLoans.size; index++) {
       const loan = this.newLoans.get(index);
       this.loans
@@ -738,11 +612,15 @@ class DraftStream {
         .text(loan.loanNumber.slice(-4))
         .text(loan.fingerprint)
         .end();
-      if ((index + 1) % 2000 === 0) {
-        await (this.queue.backpressure() ?? new Promise<void>((resolve) => setImmediate(resolve)));
-      }
+      const wait = this.copy.backpressure();
+      if (wait !== undefined) await wait;
     }
     this.loans.flush();
+    await this.copy.finish();
+  }
+
+  async abort(): Promise<void> {
+    await this.copy.abort();
   }
 }
 
@@ -761,7 +639,6 @@ export class IngestService {
     };
     client.on('error', onClientError);
     const batchId = uuidv7();
-    const queue = new CopyQueue(client);
     let draft: DraftStream | undefined;
     let hasErrors = false;
     // Rows parsed while what the database knows is still being read.
@@ -778,7 +655,7 @@ export class IngestService {
       // One upload at a time: what loadKnown reads stays true until this one commits.
       await client.query('SELECT pg_advisory_xact_lock($1)', [UPLOAD_LOCK]);
       const known = await loadKnown(client);
-      draft = new DraftStream(client, queue, known, cipher, batchId);
+      draft = new DraftStream(client, known, cipher, batchId);
     })();
     ready.catch(() => {}); // awaited below; this only keeps a failure from counting as unhandled first
 
@@ -833,9 +710,7 @@ export class IngestService {
         // Every valid row was resolved into one line; anything else is a bug.
         throw new Error(`upload wrote ${lineCount} lines for ${result.rowCount} rows`);
       }
-      d.writeEmployees();
-      await d.writeNewLoans();
-      await queue.drain();
+      await d.writePeopleAndLoans();
 
       await this.writeDraft(client, input, d, {
         batchId,
@@ -850,7 +725,6 @@ export class IngestService {
     } catch (err) {
       await ready.catch(() => {});
       await draft?.abort();
-      await queue.stop();
       await client.query('ROLLBACK').catch((e: Error) => {
         broken = e;
       });
