@@ -1,5 +1,6 @@
 // Time-ordered ids (UUIDv7, RFC 9562) made in the process, for rows whose id must be known before
-// they are written (an upload's batch, its new loans and source accounts, streamed with COPY). Each
+// they are written (an upload's batch and new source accounts; its new loans take one id's first
+// 28 characters and count in the rest, see DraftStream). Each
 // new id lands at the right edge of its primary-key index, as the database's own uuidv7() would.
 import { randomBytes } from 'node:crypto';
 
@@ -34,8 +35,7 @@ export function uuidv7(): string {
   b[6] = 0x70 | (seq >> 8);
   b[7] = seq & 0xff;
   b[8] = (b[8] & 0x3f) | 0x80;
-  // Written as ASCII and decoded once: one flat string (an id built from slices and a template is
-  // a tree of small strings, several times the size, and an upload keeps 50k of them).
+  // Written as ASCII and decoded once: one flat string, not a tree of slices joined by a template.
   const out = Buffer.allocUnsafe(36);
   let o = 0;
   for (let i = 0; i < 16; i++) {
