@@ -3,12 +3,14 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { HmacSha256 } from './hmac-sha256.js';
 
 const VERSION = 'v1';
 
 export class Cipher {
   private readonly key: Buffer;
-  private readonly fingerprintKey: Buffer;
+  /** HMAC-SHA256 under the fingerprint key (a key derived from the encryption key) */
+  private readonly fingerprintHmac: HmacSha256;
   /** Fresh random IVs, drawn 1,024 at a time: one randomBytes call per IV was 40 % of encrypt's cost. */
   private ivPool = Buffer.alloc(0);
   private ivOffset = 0;
@@ -16,7 +18,9 @@ export class Cipher {
   constructor(hexKey: string) {
     if (!/^[0-9a-fA-F]{64}$/.test(hexKey)) throw new Error('encryption key must be 64 hex characters');
     this.key = Buffer.from(hexKey, 'hex');
-    this.fingerprintKey = createHmac('sha256', this.key).update('loanpay-fingerprint-v1').digest();
+    this.fingerprintHmac = new HmacSha256(
+      createHmac('sha256', this.key).update('loanpay-fingerprint-v1').digest(),
+    );
   }
 
   /**
@@ -24,15 +28,16 @@ export class Cipher {
    * without decrypting; useless to anyone without the key.
    */
   fingerprint(plain: string): string {
-    return createHmac('sha256', this.fingerprintKey).update(plain).digest('base64url').slice(0, 32);
+    return this.fingerprintHmac.digest(plain).toString('base64url', 0, 24);
   }
 
   /**
    * The digest `fingerprint(`${a}:${b}`)` is made of, without building that string: its first 24
-   * bytes, as base64url, are the fingerprint.
+   * bytes, as base64url, are the fingerprint. The buffer is reused by the next call (an upload
+   * takes one per row): copy what must outlive it.
    */
   fingerprintDigest(a: string, b: string): Buffer {
-    return createHmac('sha256', this.fingerprintKey).update(a).update(':').update(b).digest();
+    return this.fingerprintHmac.digestJoined(a, 0x3a, b);
   }
 
   /** `v1:<iv>:<tag>:<ciphertext>`, base64url parts; a fresh 96-bit IV each time. */
