@@ -4,7 +4,8 @@
 // 160 ms for 50,000 rows, the largest single cost of an upload's parse (CPU profile). Here the key's
 // inner and outer states are computed once, so a message of up to 55 bytes costs two compressions
 // and no allocation: about 0.7 µs (measured). Its output equals createHmac's: the tests compare the
-// two over random keys and messages of every length around the block boundaries.
+// two over random keys and messages of every length around the block boundaries. It also
+// authenticates the values `Cipher.encryptMany` seals.
 import { createHash } from 'node:crypto';
 
 const K = new Int32Array([
@@ -105,6 +106,14 @@ export class HmacSha256 {
     this.room(len + 1);
     this.msg[len++] = separator;
     return this.finish(this.append(len, b));
+  }
+
+  /** The HMAC of the bytes of `a` followed by those of `b`, in a buffer the next call overwrites. */
+  digest2(a: Uint8Array, b: Uint8Array): Buffer {
+    this.room(a.length + b.length);
+    this.msg.set(a, 0);
+    this.msg.set(b, a.length);
+    return this.finish(a.length + b.length);
   }
 
   /** Writes `s` as UTF-8 at msg[len]; the new length. ASCII goes byte by byte (no native call). */

@@ -1,16 +1,22 @@
 // Secrets at rest: AES-256-GCM for account numbers, the generated keys of the embedded default,
 // and masking (last 4) for every place an account number is shown.
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HmacSha256 } from './hmac-sha256.js';
 
 const VERSION = 'v1';
+/** Bulk-encrypted values: AES-256-CTR, then HMAC-SHA256 over version, counter block and ciphertext. */
+const BULK_VERSION = 'v2';
+const BULK_TAG_BYTES = 16;
 
 export class Cipher {
   private readonly key: Buffer;
   /** HMAC-SHA256 under the fingerprint key (a key derived from the encryption key) */
   private readonly fingerprintHmac: HmacSha256;
+  /** v2's keys, derived from the encryption key: one to encrypt, one to authenticate */
+  private readonly bulkKey: Buffer;
+  private readonly bulkHmac: HmacSha256;
   /** Fresh random IVs, drawn 1,024 at a time: one randomBytes call per IV was 40 % of encrypt's cost. */
   private ivPool = Buffer.alloc(0);
   private ivOffset = 0;
@@ -21,6 +27,8 @@ export class Cipher {
     this.fingerprintHmac = new HmacSha256(
       createHmac('sha256', this.key).update('loanpay-fingerprint-v1').digest(),
     );
+    this.bulkKey = createHmac('sha256', this.key).update('loanpay-bulk-encrypt-v2').digest();
+    this.bulkHmac = new HmacSha256(createHmac('sha256', this.key).update('loanpay-bulk-mac-v2').digest());
   }
 
   /**
@@ -58,8 +66,41 @@ export class Cipher {
     ].join(':');
   }
 
+  /**
+   * Many values at once, each sealed on its own (`v2:<counter block>:<tag>:<ciphertext>`, base64url
+   * parts) and decrypted alone by `decrypt`. One AES-256-CTR keystream from a random 128-bit counter
+   * block covers them all, each value starting on a block of its own, so no two values (nor two
+   * calls) share keystream; each is authenticated by HMAC-SHA256 over version, counter block and
+   * ciphertext (encrypt-then-MAC, keys of their own). `encrypt` costs about 7 µs a value, nearly all
+   * of it creating node:crypto's cipher object; this, about 2.5 µs (measured over 50,000 loan numbers).
+   */
+  encryptMany(plains: readonly string[]): string[] {
+    const lengths = plains.map((p) => Buffer.byteLength(p, 'utf8'));
+    const starts: number[] = [];
+    let blocks = 0;
+    for (const n of lengths) {
+      starts.push(blocks);
+      blocks += Math.max(1, Math.ceil(n / 16));
+    }
+    const plain = Buffer.alloc(blocks * 16);
+    for (let i = 0; i < plains.length; i++) plain.write(plains[i], starts[i] * 16, 'utf8');
+    const first = randomBytes(16);
+    const stream = createCipheriv('aes-256-ctr', this.bulkKey, first).update(plain);
+    // version ‖ counter block, what each tag covers before the ciphertext
+    const header = Buffer.alloc(2 + 16);
+    header.write(BULK_VERSION, 0, 'latin1');
+    const counter = header.subarray(2);
+    return plains.map((_, i) => {
+      setCounter(counter, first, starts[i]);
+      const ct = stream.subarray(starts[i] * 16, starts[i] * 16 + lengths[i]);
+      const tag = this.bulkHmac.digest2(header, ct);
+      return `${BULK_VERSION}:${counter.toString('base64url')}:${tag.toString('base64url', 0, BULK_TAG_BYTES)}:${ct.toString('base64url')}`;
+    });
+  }
+
   /** Throws when the value was written with another key or was tampered with. */
   decrypt(sealed: string): string {
+    if (sealed.startsWith(`${BULK_VERSION}:`)) return this.decryptBulk(sealed);
     const [version, iv, tag, ct] = sealed.split(':');
     if (version !== VERSION || !iv || !tag || ct === undefined) throw new Error('not an encrypted value');
     const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
@@ -71,6 +112,34 @@ export class Cipher {
     } catch {
       throw new Error('cannot decrypt: wrong ENCRYPTION_KEY or corrupted value');
     }
+  }
+
+  private decryptBulk(sealed: string): string {
+    const [, counter64, tag64, ct64, extra] = sealed.split(':');
+    if (counter64 === undefined || tag64 === undefined || ct64 === undefined || extra !== undefined) {
+      throw new Error('not an encrypted value');
+    }
+    const counter = Buffer.from(counter64, 'base64url');
+    const tag = Buffer.from(tag64, 'base64url');
+    const ct = Buffer.from(ct64, 'base64url');
+    const header = Buffer.alloc(2 + 16);
+    header.write(BULK_VERSION, 0, 'latin1');
+    if (counter.length !== 16 || tag.length !== BULK_TAG_BYTES) throw new Error('not an encrypted value');
+    counter.copy(header, 2);
+    if (!timingSafeEqual(tag, this.bulkHmac.digest2(header, ct).subarray(0, BULK_TAG_BYTES))) {
+      throw new Error('cannot decrypt: wrong ENCRYPTION_KEY or corrupted value');
+    }
+    return createDecipheriv('aes-256-ctr', this.bulkKey, counter).update(ct).toString('utf8');
+  }
+}
+
+/** Sets `out` to the 128-bit big-endian counter block `block` + `n`, as AES-CTR counts (modulo 2^128). */
+function setCounter(out: Buffer, block: Buffer, n: number): void {
+  let carry = n;
+  for (let i = 15; i >= 0; i--) {
+    const sum = block[i] + (carry % 256);
+    out[i] = sum & 0xff;
+    carry = Math.floor(carry / 256) + (sum >> 8);
   }
 }
 

@@ -118,6 +118,7 @@ describe('200 MB uploads', () => {
     // 150 MB (about 140,000 rows) were parsed, validated and staged before the limit was reached,
     // with the generator streaming in this same process: a server that buffered the body would
     // grow by those 150 MB before doing anything else.
+    if (process.env.SHOW_RSS) console.log(`peak rise ${r.peakRiseMb.toFixed(1)} MB`);
     expect(r.peakRiseMb).toBeLessThan(150);
     await nothingStored();
     const audit = await t.db.pool.query(

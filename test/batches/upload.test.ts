@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BadKind, generateToString } from '../../bench/generator.js';
-import { createTestApp, type TestApp } from '../support/app.js';
+import { Cipher } from '../../src/server/secrets.js';
+import { createTestApp, TEST_KEY, type TestApp } from '../support/app.js';
 
 const SAMPLES = new URL('../../../shared/samples/dunkin-peers/', import.meta.url);
 const sample = (name: string) => readFileSync(new URL(name, SAMPLES));
@@ -131,10 +132,16 @@ describe('the real excerpts', () => {
 
   it('account numbers are stored encrypted, never in clear', async () => {
     const { rows } = await t.db.pool.query(
-      'SELECT account_number_enc FROM source_bank_accounts UNION ALL SELECT loan_number_enc FROM loans',
+      `SELECT 'source' AS kind, account_number_enc, account_last4 AS last4 FROM source_bank_accounts
+       UNION ALL SELECT 'loan', loan_number_enc, loan_last4 FROM loans`,
     );
     expect(rows.length).toBeGreaterThan(0);
-    for (const r of rows) expect(r.account_number_enc).toMatch(/^v1:/);
+    const cipher = new Cipher(TEST_KEY);
+    for (const r of rows) {
+      // source accounts one by one (AES-256-GCM), a file's new loans together (AES-256-CTR + HMAC)
+      expect(r.account_number_enc).toMatch(r.kind === 'source' ? /^v1:/ : /^v2:/);
+      expect(cipher.decrypt(r.account_number_enc).slice(-4)).toBe(r.last4);
+    }
     const dump = JSON.stringify(rows);
     expect(dump).not.toContain('40909581');
     expect(dump).not.toContain('04807469');

@@ -54,6 +54,53 @@ describe('secrets', () => {
     expect(() => new Cipher('short')).toThrow(/64 hex/);
   });
 
+  it('encrypts many values at once, each decrypted alone, with keystream never shared', () => {
+    const c = new Cipher(key1);
+    // lengths around the 16-byte blocks, an empty value, UTF-8, and a repeat
+    const plains = [
+      '',
+      '1',
+      '123456789012345',
+      '1234567890123456',
+      '12345678901234567',
+      'é€😀',
+      '40909581',
+      '40909581',
+    ];
+    const a = c.encryptMany(plains);
+    const b = c.encryptMany(plains);
+    expect(a.map((s) => c.decrypt(s))).toEqual(plains);
+    expect(b.map((s) => c.decrypt(s))).toEqual(plains);
+    for (const s of a) expect(s).toMatch(/^v2:[\w-]{22}:[\w-]{22}:[\w-]*$/);
+    expect(a[6]).not.toContain('40909581');
+    // Every value has a counter block of its own, within a call and across calls.
+    const counters = [...a, ...b].map((s) => s.split(':')[1]);
+    expect(new Set(counters).size).toBe(counters.length);
+    // Within a call the blocks follow each other: a value of n bytes takes max(1, ceil(n / 16)).
+    const n = (s: string) => Buffer.from(s.split(':')[1], 'base64url').readBigUInt64BE(8);
+    expect(n(a[3]) - n(a[2])).toBe(1n);
+    expect(n(a[4]) - n(a[3])).toBe(1n);
+    expect(n(a[5]) - n(a[4])).toBe(2n);
+    // Same plaintext, different ciphertext.
+    expect(a[6].split(':')[3]).not.toBe(a[7].split(':')[3]);
+  });
+
+  it('refuses a bulk-encrypted value sealed with another key, or with any part changed', () => {
+    const [sealed] = new Cipher(key1).encryptMany(['04807469']);
+    expect(new Cipher(key1).decrypt(sealed)).toBe('04807469');
+    expect(() => new Cipher(key2).decrypt(sealed)).toThrow(/wrong ENCRYPTION_KEY/);
+    const parts = sealed.split(':');
+    for (const at of [1, 2, 3]) {
+      const bytes = Buffer.from(parts[at], 'base64url');
+      bytes[bytes.length - 1] ^= 1;
+      const changed = [...parts];
+      changed[at] = bytes.toString('base64url');
+      expect(() => new Cipher(key1).decrypt(changed.join(':')), `part ${at}`).toThrow();
+    }
+    expect(() => new Cipher(key1).decrypt(`${sealed}:x`)).toThrow(/not an encrypted value/);
+    expect(() => new Cipher(key1).decrypt('v2:abc')).toThrow(/not an encrypted value/);
+  });
+
   it('masks to the last four digits', () => {
     expect(maskAccount('40909581')).toBe('••••9581');
     expect(maskAccount('')).toBe('');

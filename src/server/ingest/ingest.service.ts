@@ -47,6 +47,8 @@ const EMPLOYEES_COPY =
   'COPY employees (employee_id, branch_id, first_name, last_name, dob, phone) FROM STDIN';
 const LOANS_COPY =
   'COPY loans (id, employee_id, plaid_id, loan_number_enc, loan_last4, fingerprint) FROM STDIN';
+/** New loans are encrypted this many at a time. */
+const LOANS_PER_ENCRYPTION = 1024;
 /** pg_advisory_xact_lock key serialising uploads ('LPUP' in ASCII). */
 const UPLOAD_LOCK = 0x4c505550;
 /** The flags a line gets from what the database knew, in the order they are shown. */
@@ -326,6 +328,7 @@ class LineStream {
       ]).finally(() => {
         this.waiting = undefined;
       });
+      this.waiting.catch(() => {}); // a failed COPY is reported by finish(); nobody may wait on this one
     }
   }
 
@@ -593,7 +596,7 @@ class DraftStream {
     return this.copy.finish();
   }
 
-  /** The new employees, then the new loans (encrypted as they are sent), each in one COPY. */
+  /** The new employees, then the new loans (encrypted together as they are sent), each in one COPY. */
   async writePeopleAndLoans(): Promise<void> {
     this.newEmployees.flush();
     this.copy = new LineStream(this.client, EMPLOYEES_COPY);
@@ -602,16 +605,24 @@ class DraftStream {
     await this.copy.finish();
 
     this.copy = new LineStream(this.client, LOANS_COPY);
-    for (let index = 0; index < this.newLoans.size; index++) {
-      const loan = this.newLoans.get(index);
-      this.loans
-        .loanId(this.loanIdPrefix, index)
-        .text(loan.employeeId)
-        .text(loan.plaidId)
-        .text(this.cipher.encrypt(loan.loanNumber))
-        .text(loan.loanNumber.slice(-4))
-        .text(loan.fingerprint)
-        .end();
+    // Encrypted LOANS_PER_ENCRYPTION at a time (Cipher.encryptMany: 2.5 µs a loan against 7 µs one
+    // by one, which made this process, not PostgreSQL, the slower side of this COPY).
+    for (let from = 0; from < this.newLoans.size; from += LOANS_PER_ENCRYPTION) {
+      const loans = [];
+      for (let index = from; index < Math.min(from + LOANS_PER_ENCRYPTION, this.newLoans.size); index++) {
+        loans.push(this.newLoans.get(index));
+      }
+      const sealed = this.cipher.encryptMany(loans.map((l) => l.loanNumber));
+      loans.forEach((loan, i) => {
+        this.loans
+          .loanId(this.loanIdPrefix, from + i)
+          .text(loan.employeeId)
+          .text(loan.plaidId)
+          .text(sealed[i])
+          .text(loan.loanNumber.slice(-4))
+          .text(loan.fingerprint)
+          .end();
+      });
       const wait = this.copy.backpressure();
       if (wait !== undefined) await wait;
     }
@@ -921,13 +932,20 @@ export class IngestService {
       [batchId, CHANGE_FLAGS],
     );
 
-    // Both summaries in one pass over the lines.
+    // The summaries by source and by branch, each from the lines grouped by employee in a hash (a
+    // GROUPING SETS with count(DISTINCT employee_id) sorted all 50,000 lines: 126 against 72 ms).
     await tx.query(
       `INSERT INTO batch_totals (batch_id, dimension, key, employee_count, payment_count, total_cents)
-       SELECT $1, CASE WHEN GROUPING(source_id) = 0 THEN 'source' ELSE 'branch' END,
-              coalesce(source_id, branch_id), count(DISTINCT employee_id), count(*), sum(amount_cents)
-         FROM batch_lines WHERE batch_id = $1
-        GROUP BY GROUPING SETS ((source_id), (branch_id))`,
+       WITH by_source AS (
+         SELECT source_id, employee_id, count(*) AS n, sum(amount_cents) AS cents
+           FROM batch_lines WHERE batch_id = $1 GROUP BY source_id, employee_id
+       ), by_branch AS (
+         SELECT branch_id, employee_id, count(*) AS n, sum(amount_cents) AS cents
+           FROM batch_lines WHERE batch_id = $1 GROUP BY branch_id, employee_id
+       )
+       SELECT $1, 'source', source_id, count(*), sum(n), sum(cents) FROM by_source GROUP BY source_id
+       UNION ALL
+       SELECT $1, 'branch', branch_id, count(*), sum(n), sum(cents) FROM by_branch GROUP BY branch_id`,
       [batchId],
     );
 
