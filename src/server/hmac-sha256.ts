@@ -130,7 +130,7 @@ export class HmacSha256 {
   }
 
   private finish(len: number): Buffer {
-    this.hash(this.inner, len, BLOCK);
+    this.hashInner(len);
     // The outer message: the inner digest's 32 bytes after the outer pad block.
     const w = this.w;
     const st = this.state;
@@ -151,19 +151,19 @@ export class HmacSha256 {
     return out;
   }
 
-  /** SHA-256 from `from` over msg[0..len), `before` bytes having been hashed already; into this.state. */
-  private hash(from: Int32Array, len: number, before: number): void {
+  /** The inner hash (the key's inner pad block, then msg[0..len)), into this.state. */
+  private hashInner(len: number): void {
     // Padding: 0x80, zeros, the bit length in the last 8 bytes of the last block.
     const total = Math.ceil((len + 9) / BLOCK) * BLOCK;
     this.room(total);
     const msg = this.msg;
     msg[len] = 0x80;
     msg.fill(0, len + 1, total - 8);
-    const bits = (before + len) * 8;
+    const bits = (BLOCK + len) * 8;
     msg.writeUInt32BE(Math.floor(bits / 0x100000000), total - 8);
     msg.writeUInt32BE(bits >>> 0, total - 4);
     const st = this.state;
-    st.set(from);
+    st.set(this.inner);
     const w = this.w;
     for (let at = 0; at < total; at += BLOCK) {
       for (let i = 0; i < 16; i++) {
